@@ -1,0 +1,8 @@
+package budget
+
+import "time"
+
+// Start returns the time a budget measures from, so that tests can place
+// their times on window boundaries.
+func (b *Ratio) Start() time.Time       { return b.start }
+func (b *TokenBucket) Start() time.Time { return b.start }

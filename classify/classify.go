@@ -1,0 +1,108 @@
+// Package classify maps an error to what retrying it can do: a [Class], the
+// vendor code when there is one, and for a lost connection whether the
+// request may have reached the server.
+//
+// A [Classifier] is consulted by retrysql's retry loop after every failed
+// attempt. The loop never retries [Permanent]; it retries [Transient] and
+// [TxAborted] where the place allows it (a statement outside a transaction,
+// a whole transaction, a connect); and it retries [ConnLost] only when the
+// request provably did not reach the server ([Result].Unsent) or the caller
+// declared the work idempotent.
+//
+// [Default] knows the signals every Go program sees: context cancellation,
+// driver.ErrBadConn, and failures of the network (refused, reset, EOF,
+// timeouts) from package net, io and syscall, through any chain of wrapped
+// errors. Classifiers are safe for concurrent use.
+package classify
+
+import "fmt"
+
+// Class says what retrying an error can do.
+type Class uint8
+
+const (
+	// Permanent errors cannot be cured by retrying: constraint violations,
+	// syntax errors, permissions, bad data, and the caller's own
+	// cancellation. The zero Class, so that an unknown error is never
+	// retried.
+	Permanent Class = iota
+	// Transient errors were refused or rolled back by the server for the
+	// statement alone, with nothing of it persisting: lock not available,
+	// lock wait timeout, too many connections, cannot connect now, read-only
+	// after failover.
+	Transient
+	// TxAborted errors mean the server rolled back the whole transaction:
+	// deadlock, serialization failure, a CockroachDB restart.
+	TxAborted
+	// ConnLost errors leave the connection unusable: reset, EOF, admin
+	// shutdown, driver.ErrBadConn. [Result].Unsent tells whether the request
+	// may have reached the server.
+	ConnLost
+)
+
+// NumClasses is the number of classes; a Class is always below it, so it
+// can index an array.
+const NumClasses = 4
+
+var classNames = [NumClasses]string{"permanent", "transient", "tx-aborted", "conn-lost"}
+
+// String returns the class's name as written in the documentation:
+// "permanent", "transient", "tx-aborted" or "conn-lost".
+func (c Class) String() string {
+	if int(c) < len(classNames) {
+		return classNames[c]
+	}
+	return fmt.Sprintf("Class(%d)", uint8(c))
+}
+
+// Result is what a Classifier says of one error.
+type Result struct {
+	// Class says what retrying can do.
+	Class Class
+	// Code is the vendor's code for the error when there is one: the
+	// SQLSTATE for the PostgreSQL family ("40001"), the error number for the
+	// MySQL family ("1213"). Empty otherwise.
+	Code string
+	// Unsent is true when the request provably never reached the server
+	// (nothing was written, or the connection was never established), so
+	// running it again cannot run it twice. The zero value, false, means it
+	// may have reached the server. It is meaningful for ConnLost only.
+	Unsent bool
+}
+
+// String formats r as "class" or "class code", with "unsent" appended when
+// set.
+func (r Result) String() string {
+	s := r.Class.String()
+	if r.Code != "" {
+		s += " " + r.Code
+	}
+	if r.Unsent {
+		s += " unsent"
+	}
+	return s
+}
+
+// Classifier maps an error to a Result. Classify is called after every
+// failed attempt, from any goroutine, and must be safe for concurrent use. It
+// must see through wrapped errors (use errors.As and errors.Is, not type
+// assertions) and return Permanent for anything it does not know.
+type Classifier interface {
+	Classify(err error) Result
+}
+
+// Func adapts a function to the Classifier interface.
+type Func func(err error) Result
+
+// Classify returns f(err).
+func (f Func) Classify(err error) Result { return f(err) }
+
+// Default is the classifier retrysql uses unless told otherwise. It
+// classifies context cancellation, driver.ErrBadConn and network failures
+// as described for [Network]; everything else is Permanent.
+var Default Classifier = Func(func(err error) Result {
+	if r, ok := Network(err); ok {
+		return r
+	}
+	return Result{Class: Permanent}
+})

@@ -1,0 +1,61 @@
+package classify
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+)
+
+// Network classifies the errors that come from the caller's context, from
+// database/sql's driver contract and from the network, and reports whether
+// it recognised err:
+//
+//   - context.Canceled and context.DeadlineExceeded: Permanent. The caller
+//     asked to stop; retrying would defy it.
+//   - driver.ErrBadConn: ConnLost, Unsent. A driver returns it only when the
+//     server cannot have performed the operation.
+//   - a failed dial (a *net.OpError with Op "dial"), a refused connection
+//     (ECONNREFUSED) or an unreachable host or network: ConnLost, Unsent.
+//     No connection was made, so nothing was sent.
+//   - a reset or aborted connection, a broken pipe, io.EOF,
+//     io.ErrUnexpectedEOF, net.ErrClosed, and network timeouts: ConnLost.
+//     The request may have reached the server.
+//
+// Network sees through errors wrapped with %w and errors.Join. The context
+// rule wins over the others, so a read that failed because the caller's
+// deadline passed is Permanent, not a lost connection.
+func Network(err error) (Result, bool) {
+	if err == nil {
+		return Result{}, false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return Result{Class: Permanent}, true
+	}
+	if errors.Is(err, driver.ErrBadConn) {
+		return Result{Class: ConnLost, Unsent: true}, true
+	}
+	if isDial(err) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) {
+		return Result{Class: ConnLost, Unsent: true}, true
+	}
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNABORTED) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ETIMEDOUT) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, net.ErrClosed) {
+		return Result{Class: ConnLost}, true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return Result{Class: ConnLost}, true
+	}
+	return Result{}, false
+}
+
+// isDial reports whether err comes from establishing a connection.
+func isDial(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}

@@ -1,0 +1,3 @@
+module github.com/retrysql/retrysql
+
+go 1.25.0
