@@ -63,10 +63,18 @@ type Ratio struct {
 
 	mu    sync.Mutex   // held while moving to a new window
 	epoch atomic.Int64 // index of the window head belongs to
-	_     [56]byte     // keeps head, written by every call, off epoch's cache line
-	head  atomic.Uint64
-	_     [56]byte
+	// plenty is set while the credit is far above one retry, so that Retry
+	// can spend at once with a single atomic add. It changes rarely, so
+	// reading it costs no cache-line transfer.
+	plenty atomic.Bool
+	_      [56]byte // keeps head, written by every call, off the lines above
+	head   atomic.Uint64
+	_      [56]byte
 }
+
+// plentyRetries is how many retries' worth of credit turns the plenty hint on;
+// it turns off below half of that.
+const plentyRetries = 64
 
 // head packs, from the most significant bit: an 8-bit tag (the low byte of
 // the window index, so that an update can tell the window moved on), the
@@ -189,6 +197,20 @@ func (b *Ratio) Retry(now time.Time) bool {
 	}
 	t := sinceStart(b.start, now)
 	b.advance(t)
+	if b.plenty.Load() {
+		e := b.epoch.Load()
+		h := b.head.Add(-uint64(b.withdraw) << fieldBits)
+		if uint8(h>>(2*fieldBits)) == uint8(e) {
+			c := b.credit(h, e, t)
+			if c < plentyRetries/2*b.withdraw {
+				b.plenty.Store(false)
+			}
+			if c >= 0 {
+				return true
+			}
+		}
+		b.refund(uint8(e))
+	}
 	for {
 		e := b.epoch.Load()
 		h := b.head.Load()
@@ -196,8 +218,12 @@ func (b *Ratio) Retry(now time.Time) bool {
 			b.awaitMove()
 			continue
 		}
-		if b.credit(h, e, t) < b.withdraw {
+		c := b.credit(h, e, t)
+		if c < b.withdraw {
 			break
+		}
+		if c >= plentyRetries*b.withdraw && !b.plenty.Load() {
+			b.plenty.Store(true)
 		}
 		// Spend optimistically with an atomic add, then check what the
 		// add returned: every update before ours is in it, so a credit
@@ -243,7 +269,8 @@ func (b *Ratio) refund(tag uint8) {
 // awaitMove waits for a window move under way to finish.
 func (b *Ratio) awaitMove() {
 	b.mu.Lock()
-	b.mu.Unlock() //nolint:staticcheck // an empty critical section waits for the mover
+	//lint:ignore SA2001 the empty critical section is the wait for the mover
+	b.mu.Unlock()
 }
 
 // advance moves the budget to the window containing t if it is behind.

@@ -14,12 +14,12 @@ import (
 // interval is what decorrelates clients best (AWS Architecture Blog,
 // "Exponential Backoff And Jitter"), at the price of sometimes retrying almost
 // at once. With Initial 10ms, Base 2, Max 1s (min / median / max over
-// 100,000 samples):
+// 100,000 samples, from go run ./examples/strategies):
 //
-//	retry   1       2       3       4       5        6        7        8
-//	min     0s      0s      0s      0s      0s       0s       0s       0s
-//	median  5ms     10ms    20ms    40ms    80ms     160ms    320ms    500ms
-//	max     10ms    20ms    40ms    80ms    160ms    320ms    640ms    1s
+//	retry   1     2     3     4     5      6      7      8
+//	min     0     0     0     1µs   3µs    4µs    0      9µs
+//	median  5ms   10ms  20ms  40ms  80ms   160ms  320ms  498ms
+//	max     10ms  20ms  40ms  80ms  160ms  320ms  640ms  1s
 //
 // The zero value retries at once. Source, when set, replaces the global
 // generator (see the package documentation).
@@ -60,10 +60,10 @@ func (s FullJitter) Delay(n int, prev time.Duration) time.Duration {
 // With Initial 10ms, Base 2, Max 1s (min / median / max over 100,000
 // samples):
 //
-//	retry   1       2       3       4       5        6        7        8
-//	min     5ms     10ms    20ms    40ms    80ms     160ms    320ms    500ms
-//	median  7.5ms   15ms    30ms    60ms    120ms    240ms    480ms    750ms
-//	max     10ms    20ms    40ms    80ms    160ms    320ms    640ms    1s
+//	retry   1      2     3     4     5      6      7      8
+//	min     5ms    10ms  20ms  40ms  80ms   160ms  320ms  500ms
+//	median  7.5ms  15ms  30ms  60ms  120ms  240ms  480ms  749ms
+//	max     10ms   20ms  40ms  80ms  160ms  320ms  640ms  1s
 //
 // The zero value retries at once. Source, when set, replaces the global
 // generator (see the package documentation).

@@ -1,0 +1,30 @@
+# retrysql: every target runs across all the modules of the workspace (go.work).
+PKGS        := ./... ./examples/...
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+FUZZTIME    ?= 10s
+BENCHCOUNT  ?= 6
+
+.PHONY: test demo bench lint fuzz integration
+
+# Every test of every module, with the race detector. Real-database tests
+# use the local PostgreSQL and MariaDB (see DEVELOPERS.md).
+test:
+	go test -race -count=1 $(PKGS)
+
+demo:
+	go run ./examples/strategies
+
+# Benchmarks, BENCHCOUNT runs each, summarised with benchstat.
+bench:
+	go test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) $(PKGS) | tee bench.txt
+	go run $(BENCHSTAT) bench.txt
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	go vet $(PKGS)
+	go run $(STATICCHECK) $(PKGS)
+
+# Each fuzz target for FUZZTIME.
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzDelay$$' -fuzztime $(FUZZTIME) ./strategy

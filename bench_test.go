@@ -1,0 +1,74 @@
+package retrysql_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/retrysql/retrysql"
+)
+
+// The first-attempt success path with everything on: the default budget,
+// breaker and classifier.
+
+func BenchmarkDoFirstAttempt(b *testing.B) {
+	r, err := retrysql.NewRetrier()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	op := func(context.Context) error { return nil }
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := retrysql.Do(ctx, r, op); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDoValueFirstAttempt(b *testing.B) {
+	r, err := retrysql.NewRetrier()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	x := 42
+	b.ReportAllocs()
+	for b.Loop() {
+		v, err := retrysql.DoValue(ctx, r, func(context.Context) (int, error) { return x, nil })
+		if err != nil || v != 42 {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDoFirstAttemptParallel(b *testing.B) {
+	r, err := retrysql.NewRetrier()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	op := func(context.Context) error { return nil }
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := retrysql.Do(ctx, r, op); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkDoBare is the loop alone: no budget, no breaker.
+func BenchmarkDoBare(b *testing.B) {
+	r, err := retrysql.NewRetrier(retrysql.WithBudget(nil), retrysql.WithBreaker(nil))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	op := func(context.Context) error { return nil }
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = retrysql.Do(ctx, r, op)
+	}
+}

@@ -1,0 +1,137 @@
+package retrysql
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/retrysql/retrysql/classify"
+)
+
+// Sentinels for why retrying stopped, matched with errors.Is. The error
+// returned also wraps the last error of the operation, so errors.As still
+// reaches the driver's own error (*pgconn.PgError, *mysql.MySQLError).
+var (
+	// ErrBudgetExhausted: a retry was due, but the retry budget shared by
+	// the handle had no credit left; the last error is returned at once.
+	ErrBudgetExhausted = errors.New("retrysql: retry budget exhausted")
+	// ErrCircuitOpen: the circuit breaker refused the attempt because the
+	// server has been failing; nothing was sent. It is never retried.
+	ErrCircuitOpen = errors.New("retrysql: circuit breaker open")
+	// ErrAmbiguous: the connection was lost after the request may have
+	// reached the server, so it may or may not have run; it was not retried
+	// because the work was not declared idempotent.
+	ErrAmbiguous = errors.New("retrysql: outcome unknown: connection lost after the request may have reached the server")
+	// ErrAmbiguousCommit: the connection was lost while COMMIT was in
+	// flight, so the transaction may or may not have committed.
+	ErrAmbiguousCommit = errors.New("retrysql: commit outcome unknown: connection lost while COMMIT was in flight")
+)
+
+// Reason says why the retry loop stopped and returned an error.
+type Reason uint8
+
+const (
+	// ReasonPermanent: the last error cannot be cured by retrying.
+	ReasonPermanent Reason = iota
+	// ReasonAttempts: the maximum number of attempts was made.
+	ReasonAttempts
+	// ReasonElapsed: the next retry would have ended after the maximum
+	// elapsed time.
+	ReasonElapsed
+	// ReasonDeadline: the next retry would have ended after the context's
+	// deadline, so the loop gave up at once with the last real error.
+	ReasonDeadline
+	// ReasonCanceled: the context ended while waiting to retry.
+	ReasonCanceled
+	// ReasonBudget: the retry budget had no credit left.
+	ReasonBudget
+	// ReasonCircuitOpen: the circuit breaker refused the attempt.
+	ReasonCircuitOpen
+	// ReasonAmbiguous: the outcome is unknown and retrying could run the
+	// work twice.
+	ReasonAmbiguous
+)
+
+var reasonText = [...]string{
+	ReasonPermanent:   "error is permanent",
+	ReasonAttempts:    "attempts exhausted",
+	ReasonElapsed:     "maximum elapsed time reached",
+	ReasonDeadline:    "next retry would end after the context deadline",
+	ReasonCanceled:    "context ended",
+	ReasonBudget:      "retry budget exhausted",
+	ReasonCircuitOpen: "circuit breaker open",
+	ReasonAmbiguous:   "outcome unknown, not retried",
+}
+
+// String describes the reason in a few words.
+func (r Reason) String() string {
+	if int(r) < len(reasonText) {
+		return reasonText[r]
+	}
+	return fmt.Sprintf("Reason(%d)", uint8(r))
+}
+
+// Error is returned when an operation failed after more than one attempt,
+// or when retrying stopped for a reason of its own (budget, breaker, an
+// ambiguous outcome). A failure on the first attempt that is not retried is
+// returned as it is, unwrapped.
+//
+// Error wraps the last error of the operation and, when there is one, the
+// cause of stopping (one of the sentinels of this package, or the context's
+// error), so both errors.Is and errors.As see through it.
+type Error struct {
+	// Attempts is the number of attempts made, the first included; 0 when
+	// the circuit breaker refused the first one.
+	Attempts int
+	// Err is the error of the last attempt; nil when no attempt was made.
+	Err error
+	// Result is how Err was classified.
+	Result classify.Result
+	// Place is where the operation ran.
+	Place Place
+	// Reason is why retrying stopped.
+	Reason Reason
+
+	cause error    // sentinel or context error matched by errors.Is, or nil
+	errs  [2]error // Err and cause, for Unwrap
+	n     int      // how many of errs are set
+}
+
+func newError(attempts int, last error, res classify.Result, place Place, reason Reason, cause error) *Error {
+	e := &Error{Attempts: attempts, Err: last, Result: res, Place: place, Reason: reason, cause: cause}
+	for _, err := range [2]error{last, cause} {
+		if err != nil {
+			e.errs[e.n] = err
+			e.n++
+		}
+	}
+	return e
+}
+
+// Error describes the failure: why retrying stopped, after how many
+// attempts, and the last error.
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("retrysql: %s; %s not attempted", e.Reason, e.Place)
+	}
+	if e.Attempts == 1 {
+		return fmt.Sprintf("retrysql: %s after 1 attempt: %v", e.Reason, e.Err)
+	}
+	return fmt.Sprintf("retrysql: %s after %d attempts: %v", e.Reason, e.Attempts, e.Err)
+}
+
+// Unwrap returns the last error and the cause of stopping, if any.
+func (e *Error) Unwrap() []error { return e.errs[:e.n] }
+
+// Attempts returns the number of attempts recorded in err: the Attempts of
+// the *Error it wraps, 1 for any other non-nil error (an error returned
+// without retrying came from a single attempt), and 0 for nil.
+func Attempts(err error) int {
+	if err == nil {
+		return 0
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Attempts
+	}
+	return 1
+}

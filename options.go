@@ -1,0 +1,291 @@
+package retrysql
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/retrysql/retrysql/budget"
+	"github.com/retrysql/retrysql/classify"
+	"github.com/retrysql/retrysql/strategy"
+)
+
+// DefaultMaxAttempts is the number of attempts, the first included, made
+// unless WithMaxAttempts says otherwise.
+const DefaultMaxAttempts = 10
+
+// The default strategies, by the class of the error and for connecting:
+//
+//	tx-aborted (deadlock, serialization failure)  full jitter, 2ms doubling to 200ms
+//	transient (lock timeout, too many connections) equal jitter, 20ms doubling to 2s
+//	conn-lost, and connecting                      equal jitter, 100ms doubling to 5s
+//
+// A deadlock or serialization failure clears as soon as the other
+// transaction is done, so it is retried soon, spread out; a lock or a
+// connection limit takes longer; a server that went away needs seconds.
+var (
+	defaultTxAborted = strategy.FullJitter{Initial: 2 * time.Millisecond, Max: 200 * time.Millisecond, Base: 2}
+	defaultTransient = strategy.EqualJitter{Initial: 20 * time.Millisecond, Max: 2 * time.Second, Base: 2}
+	defaultConnLost  = strategy.EqualJitter{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Base: 2}
+)
+
+// An Option configures a Retrier (and, through it, a database handle). Some
+// options can also be given for a single call, to Do, DoValue or RunInTx:
+// WithClassifier, WithStrategy, WithCodeStrategy, WithConnectStrategy,
+// WithMaxAttempts, WithMaxElapsed and WithIdempotent. The others (budget,
+// breaker, hooks) belong to the handle; given for a call they make it fail
+// with an error saying so.
+type Option interface {
+	apply(*config) error
+}
+
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
+
+// policy is what decides, for one operation, whether and when to retry. It
+// is immutable once built, so a Retrier's policy is shared by every call
+// made without options.
+type policy struct {
+	classifier  classify.Classifier
+	byClass     [classify.NumClasses]strategy.Strategy
+	connect     strategy.Strategy
+	byCode      map[string]strategy.Strategy
+	maxAttempts int
+	maxElapsed  time.Duration
+	idempotent  bool
+}
+
+type config struct {
+	policy
+	call     bool // options for one call: only the policy may change
+	budget   Budget
+	breaker  Breaker
+	onRetry  func(Event)
+	onGiveUp func(Event)
+}
+
+// handleOnly fails when a handle-level option is given for one call.
+func (c *config) handleOnly(name string) error {
+	if c.call {
+		return fmt.Errorf("retrysql: %s configures a Retrier or a database handle, not a single call", name)
+	}
+	return nil
+}
+
+func checkStrategy(s strategy.Strategy) error {
+	if s == nil {
+		return errors.New("retrysql: nil strategy")
+	}
+	if v, ok := s.(strategy.Validator); ok {
+		return v.Validate()
+	}
+	return nil
+}
+
+// WithClassifier sets how errors are classified; the default is
+// classify.Default.
+func WithClassifier(c classify.Classifier) Option {
+	return optionFunc(func(cfg *config) error {
+		if c == nil {
+			return errors.New("retrysql: nil classifier")
+		}
+		cfg.classifier = c
+		return nil
+	})
+}
+
+// WithStrategy sets the backoff strategy for errors of class (Transient,
+// TxAborted or ConnLost; Permanent errors are never retried).
+func WithStrategy(class classify.Class, s strategy.Strategy) Option {
+	return optionFunc(func(cfg *config) error {
+		if class == classify.Permanent || class >= classify.NumClasses {
+			return fmt.Errorf("retrysql: no strategy can be set for class %v", class)
+		}
+		if err := checkStrategy(s); err != nil {
+			return err
+		}
+		cfg.byClass[class] = s
+		return nil
+	})
+}
+
+// WithCodeStrategy sets the backoff strategy for errors carrying a vendor
+// code (a SQLSTATE such as "40P01", a MySQL error number such as "1213").
+// It takes precedence over the class's strategy and the connect strategy;
+// it does not make an error retryable that its class does not allow.
+func WithCodeStrategy(code string, s strategy.Strategy) Option {
+	return optionFunc(func(cfg *config) error {
+		if code == "" {
+			return errors.New("retrysql: empty error code")
+		}
+		if err := checkStrategy(s); err != nil {
+			return err
+		}
+		// Copy on write: the map may be shared with the Retrier.
+		m := maps.Clone(cfg.byCode)
+		if m == nil {
+			m = make(map[string]strategy.Strategy)
+		}
+		m[code] = s
+		cfg.byCode = m
+		return nil
+	})
+}
+
+// WithConnectStrategy sets the backoff strategy for opening connections.
+func WithConnectStrategy(s strategy.Strategy) Option {
+	return optionFunc(func(cfg *config) error {
+		if err := checkStrategy(s); err != nil {
+			return err
+		}
+		cfg.connect = s
+		return nil
+	})
+}
+
+// WithMaxAttempts sets the maximum number of attempts, the first included;
+// n must be at least 1 (1 disables retries). The default is
+// DefaultMaxAttempts.
+func WithMaxAttempts(n int) Option {
+	return optionFunc(func(cfg *config) error {
+		if n < 1 {
+			return fmt.Errorf("retrysql: max attempts %d is below 1", n)
+		}
+		cfg.maxAttempts = n
+		return nil
+	})
+}
+
+// WithMaxElapsed sets the longest time an operation may take, attempts and
+// waits included: a retry whose wait would end later is not made. 0 (the
+// default) sets no limit beyond the context's.
+func WithMaxElapsed(d time.Duration) Option {
+	return optionFunc(func(cfg *config) error {
+		if d < 0 {
+			return fmt.Errorf("retrysql: max elapsed time %v is negative", d)
+		}
+		cfg.maxElapsed = d
+		return nil
+	})
+}
+
+// WithIdempotent declares that running the work twice is harmless, so that
+// a connection lost after the request may have reached the server is
+// retried instead of returned as ErrAmbiguous. See also Idempotent, which
+// declares it for the calls made with one context.
+func WithIdempotent() Option {
+	return optionFunc(func(cfg *config) error {
+		cfg.idempotent = true
+		return nil
+	})
+}
+
+// WithBudget sets the retry budget; nil disables budgeting. The default is a
+// new budget.Ratio with Finagle's parameters for every Retrier. A budget
+// given to several Retriers is shared by them.
+func WithBudget(b Budget) Option {
+	return optionFunc(func(cfg *config) error {
+		if err := cfg.handleOnly("WithBudget"); err != nil {
+			return err
+		}
+		cfg.budget = b
+		return nil
+	})
+}
+
+// WithBreaker sets the circuit breaker; nil disables it. The default is a
+// new CircuitBreaker with default settings for every Retrier.
+func WithBreaker(b Breaker) Option {
+	return optionFunc(func(cfg *config) error {
+		if err := cfg.handleOnly("WithBreaker"); err != nil {
+			return err
+		}
+		cfg.breaker = b
+		return nil
+	})
+}
+
+// WithOnRetry sets a function called before every retry, with the failed
+// attempt and the delay about to be waited. It runs on the retrying
+// goroutine, from many goroutines at once: it must be safe for concurrent
+// use and quick.
+func WithOnRetry(f func(Event)) Option {
+	return optionFunc(func(cfg *config) error {
+		if err := cfg.handleOnly("WithOnRetry"); err != nil {
+			return err
+		}
+		cfg.onRetry = f
+		return nil
+	})
+}
+
+// WithOnGiveUp sets a function called when retrying stops with a retryable
+// error (see Stats.GiveUps), with the last attempt and the reason. Same
+// rules as WithOnRetry.
+func WithOnGiveUp(f func(Event)) Option {
+	return optionFunc(func(cfg *config) error {
+		if err := cfg.handleOnly("WithOnGiveUp"); err != nil {
+			return err
+		}
+		cfg.onGiveUp = f
+		return nil
+	})
+}
+
+// defaultConfig returns the configuration of a new Retrier: the default
+// policy, a fresh budget and a fresh breaker.
+func defaultConfig() config {
+	b, err := budget.NewRatio(budget.DefaultRatio, budget.DefaultFloor, budget.DefaultWindow)
+	if err != nil {
+		panic(err) // the defaults are constants, checked by the tests
+	}
+	br, err := NewCircuitBreaker(BreakerSettings{})
+	if err != nil {
+		panic(err)
+	}
+	return config{budget: b, breaker: br}
+}
+
+// The policy's zero fields mean "default", so that a zero Retrier works.
+
+func (p *policy) classify(err error) classify.Result {
+	if p.classifier == nil {
+		return classify.Default.Classify(err)
+	}
+	return p.classifier.Classify(err)
+}
+
+func (p *policy) attempts() int {
+	if p.maxAttempts == 0 {
+		return DefaultMaxAttempts
+	}
+	return p.maxAttempts
+}
+
+// strategy picks the strategy for a retry after res at place: by code, then
+// for connecting, then by class.
+func (p *policy) strategy(res classify.Result, place Place) strategy.Strategy {
+	if res.Code != "" && p.byCode != nil {
+		if s, ok := p.byCode[res.Code]; ok {
+			return s
+		}
+	}
+	if place == PlaceConnect {
+		if p.connect != nil {
+			return p.connect
+		}
+		return defaultConnLost
+	}
+	if s := p.byClass[res.Class%classify.NumClasses]; s != nil {
+		return s
+	}
+	switch res.Class {
+	case classify.TxAborted:
+		return defaultTxAborted
+	case classify.Transient:
+		return defaultTransient
+	}
+	return defaultConnLost
+}

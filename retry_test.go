@@ -1,0 +1,617 @@
+package retrysql_test
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/retrysql/retrysql"
+	"github.com/retrysql/retrysql/budget"
+	"github.com/retrysql/retrysql/classify"
+	"github.com/retrysql/retrysql/strategy"
+)
+
+// Errors of each class, as the test classifier sees them.
+var (
+	errTransient = errors.New("lock not available")
+	errAborted   = errors.New("deadlock detected")
+	errLostSent  = errors.New("connection reset after the request was sent")
+	errLostEarly = errors.New("connection refused")
+	errPermanent = errors.New("unique violation")
+)
+
+// codeError carries a vendor code, like a driver's error type.
+type codeError struct{ code string }
+
+func (e *codeError) Error() string { return "error " + e.code }
+
+var testClassifier = classify.Func(func(err error) classify.Result {
+	var ce *codeError
+	switch {
+	case errors.As(err, &ce):
+		return classify.Result{Class: classify.TxAborted, Code: ce.code}
+	case errors.Is(err, errTransient):
+		return classify.Result{Class: classify.Transient, Code: "55P03"}
+	case errors.Is(err, errAborted):
+		return classify.Result{Class: classify.TxAborted, Code: "40P01"}
+	case errors.Is(err, errLostSent):
+		return classify.Result{Class: classify.ConnLost}
+	case errors.Is(err, errLostEarly):
+		return classify.Result{Class: classify.ConnLost, Unsent: true}
+	}
+	return classify.Default.Classify(err)
+})
+
+// script is an operation that returns the given errors in turn, then
+// succeeds, recording the (virtual) time of each attempt.
+type script struct {
+	errs  []error
+	calls atomic.Int32
+	mu    sync.Mutex
+	at    []time.Time
+}
+
+func (s *script) op(ctx context.Context) error {
+	n := int(s.calls.Add(1))
+	s.mu.Lock()
+	s.at = append(s.at, time.Now())
+	s.mu.Unlock()
+	if n <= len(s.errs) {
+		return s.errs[n-1]
+	}
+	return nil
+}
+
+// hooks records the events a Retrier reports.
+type hooks struct {
+	mu              sync.Mutex
+	retries, giveUp []retrysql.Event
+}
+
+func (h *hooks) options() []retrysql.Option {
+	return []retrysql.Option{
+		retrysql.WithOnRetry(func(e retrysql.Event) { h.mu.Lock(); h.retries = append(h.retries, e); h.mu.Unlock() }),
+		retrysql.WithOnGiveUp(func(e retrysql.Event) { h.mu.Lock(); h.giveUp = append(h.giveUp, e); h.mu.Unlock() }),
+	}
+}
+
+const ms = time.Millisecond
+
+// newRetrier returns a Retrier with the test classifier, fixed delays per
+// class, no budget and no breaker unless opts add them.
+func newRetrier(t *testing.T, h *hooks, opts ...retrysql.Option) *retrysql.Retrier {
+	t.Helper()
+	base := []retrysql.Option{
+		retrysql.WithClassifier(testClassifier),
+		retrysql.WithStrategy(classify.Transient, strategy.Fixed{Interval: 10 * ms}),
+		retrysql.WithStrategy(classify.TxAborted, strategy.Fixed{Interval: 20 * ms}),
+		retrysql.WithStrategy(classify.ConnLost, strategy.Fixed{Interval: 30 * ms}),
+		retrysql.WithBudget(nil),
+		retrysql.WithBreaker(nil),
+	}
+	if h != nil {
+		base = append(base, h.options()...)
+	}
+	r, err := retrysql.NewRetrier(append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestRetriesUntilSuccess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &hooks{}
+		r := newRetrier(t, h)
+		s := &script{errs: []error{errTransient, errAborted, errLostEarly}}
+		start := time.Now()
+		if err := retrysql.Do(t.Context(), r, s.op); err != nil {
+			t.Fatalf("Do: %v", err)
+		}
+		if n := s.calls.Load(); n != 4 {
+			t.Fatalf("%d attempts, want 4", n)
+		}
+		// Each wait is the strategy of the class of the error before it.
+		wantAt := []time.Duration{0, 10 * ms, 30 * ms, 60 * ms}
+		for i, at := range s.at {
+			if got := at.Sub(start); got != wantAt[i] {
+				t.Errorf("attempt %d at %v, want %v", i+1, got, wantAt[i])
+			}
+		}
+		if len(h.retries) != 3 || len(h.giveUp) != 0 {
+			t.Fatalf("hooks saw %d retries and %d give-ups, want 3 and 0", len(h.retries), len(h.giveUp))
+		}
+		for i, want := range []struct {
+			class classify.Class
+			delay time.Duration
+		}{{classify.Transient, 10 * ms}, {classify.TxAborted, 20 * ms}, {classify.ConnLost, 30 * ms}} {
+			e := h.retries[i]
+			if e.Attempt != i+1 || e.Result.Class != want.class || e.Delay != want.delay || e.Place != retrysql.PlaceOperation || e.Err == nil {
+				t.Errorf("retry event %d = %+v", i, e)
+			}
+		}
+		st := r.Stats()
+		if st.Attempts != 4 || st.Retries != 3 || st.GiveUps != 0 ||
+			st.ByClass[classify.Transient].Retries != 1 || st.ByClass[classify.ConnLost].Retries != 1 ||
+			st.RetriesByCode["55P03"] != 1 || st.RetriesByCode["40P01"] != 1 {
+			t.Errorf("stats = %+v", st)
+		}
+	})
+}
+
+func TestPermanentErrorIsReturnedAsIs(t *testing.T) {
+	h := &hooks{}
+	r := newRetrier(t, h)
+	s := &script{errs: []error{errPermanent}}
+	err := retrysql.Do(t.Context(), r, s.op)
+	if err != errPermanent {
+		t.Fatalf("got %v (%T), want the original error itself", err, err)
+	}
+	if s.calls.Load() != 1 || len(h.retries)+len(h.giveUp) != 0 {
+		t.Fatalf("%d attempts, hooks %d/%d", s.calls.Load(), len(h.retries), len(h.giveUp))
+	}
+	if retrysql.Attempts(err) != 1 {
+		t.Fatalf("Attempts = %d", retrysql.Attempts(err))
+	}
+}
+
+func TestPermanentAfterRetriesKeepsTheOriginal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRetrier(t, nil)
+		orig := fmt.Errorf("insert: %w", errPermanent)
+		s := &script{errs: []error{errAborted, errAborted, orig}}
+		err := retrysql.Do(t.Context(), r, s.op)
+		var e *retrysql.Error
+		if !errors.As(err, &e) || e.Attempts != 3 || e.Reason != retrysql.ReasonPermanent || e.Err != orig {
+			t.Fatalf("got %#v", err)
+		}
+		if !errors.Is(err, errPermanent) || retrysql.Attempts(err) != 3 {
+			t.Fatalf("errors.Is / Attempts lost the original: %v", err)
+		}
+		if r.Stats().GiveUps != 0 {
+			t.Fatal("a permanent error counted as a give-up")
+		}
+	})
+}
+
+func TestMaxAttempts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := &hooks{}
+		r := newRetrier(t, h, retrysql.WithMaxAttempts(3))
+		s := &script{errs: []error{errTransient, errTransient, &codeError{"40001"}, nil}}
+		err := retrysql.Do(t.Context(), r, s.op)
+		var e *retrysql.Error
+		if !errors.As(err, &e) || e.Reason != retrysql.ReasonAttempts || e.Attempts != 3 {
+			t.Fatalf("got %v", err)
+		}
+		var ce *codeError
+		if !errors.As(err, &ce) || ce.code != "40001" {
+			t.Fatal("errors.As does not reach the last error")
+		}
+		if s.calls.Load() != 3 || len(h.retries) != 2 || len(h.giveUp) != 1 || h.giveUp[0].Reason != retrysql.ReasonAttempts || h.giveUp[0].Attempt != 3 {
+			t.Fatalf("%d calls, hooks %+v", s.calls.Load(), h)
+		}
+		if st := r.Stats(); st.GiveUps != 1 || st.ByClass[classify.TxAborted].GiveUps != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+		// One attempt means no retry at all.
+		s = &script{errs: []error{errTransient}}
+		err = retrysql.Do(t.Context(), r, s.op, retrysql.WithMaxAttempts(1))
+		if s.calls.Load() != 1 || !errors.As(err, &e) || e.Reason != retrysql.ReasonAttempts {
+			t.Fatalf("WithMaxAttempts(1) per call: %d calls, %v", s.calls.Load(), err)
+		}
+	})
+}
+
+func TestLostConnection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRetrier(t, nil)
+		// Sent: ambiguous, not retried.
+		s := &script{errs: []error{errLostSent}}
+		err := retrysql.Do(t.Context(), r, s.op)
+		if !errors.Is(err, retrysql.ErrAmbiguous) || !errors.Is(err, errLostSent) || s.calls.Load() != 1 {
+			t.Fatalf("sent: %v after %d calls", err, s.calls.Load())
+		}
+		// Declared idempotent, per call or by context: retried.
+		s = &script{errs: []error{errLostSent}}
+		if err := retrysql.Do(t.Context(), r, s.op, retrysql.WithIdempotent()); err != nil || s.calls.Load() != 2 {
+			t.Fatalf("idempotent option: %v after %d calls", err, s.calls.Load())
+		}
+		s = &script{errs: []error{errLostSent}}
+		if err := retrysql.Do(retrysql.Idempotent(t.Context()), r, s.op); err != nil || s.calls.Load() != 2 {
+			t.Fatalf("idempotent context: %v after %d calls", err, s.calls.Load())
+		}
+		// Unsent: retried.
+		s = &script{errs: []error{errLostEarly, errLostEarly}}
+		if err := retrysql.Do(t.Context(), r, s.op); err != nil || s.calls.Load() != 3 {
+			t.Fatalf("unsent: %v after %d calls", err, s.calls.Load())
+		}
+	})
+}
+
+func TestCancelDuringSleepReturnsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRetrier(t, nil, retrysql.WithStrategy(classify.Transient, strategy.Fixed{Interval: time.Hour}))
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(time.Second, cancel)
+		s := &script{errs: []error{errTransient, errTransient}}
+		start := time.Now()
+		err := retrysql.Do(ctx, r, s.op)
+		if d := time.Since(start); d != time.Second {
+			t.Fatalf("returned after %v, want 1s (the cancel)", d)
+		}
+		var e *retrysql.Error
+		if !errors.As(err, &e) || e.Reason != retrysql.ReasonCanceled ||
+			!errors.Is(err, context.Canceled) || !errors.Is(err, errTransient) || s.calls.Load() != 1 {
+			t.Fatalf("got %v after %d calls", err, s.calls.Load())
+		}
+	})
+}
+
+func TestDeadlineShorterThanDelayGivesUpAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRetrier(t, nil, retrysql.WithStrategy(classify.Transient, strategy.Fixed{Interval: 100 * ms}))
+		ctx, cancel := context.WithTimeout(t.Context(), 50*ms)
+		defer cancel()
+		s := &script{errs: []error{errTransient}}
+		start := time.Now()
+		err := retrysql.Do(ctx, r, s.op)
+		if d := time.Since(start); d != 0 {
+			t.Fatalf("returned after %v, want at once", d)
+		}
+		var e *retrysql.Error
+		if !errors.As(err, &e) || e.Reason != retrysql.ReasonDeadline || !errors.Is(err, errTransient) {
+			t.Fatalf("got %v", err)
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal("gave up with DeadlineExceeded instead of the last real error")
+		}
+		// A deadline that leaves room for the wait lets the retry happen.
+		ctx, cancel = context.WithTimeout(t.Context(), 150*ms)
+		defer cancel()
+		s = &script{errs: []error{errTransient}}
+		if err := retrysql.Do(ctx, r, s.op); err != nil {
+			t.Fatalf("retry within the deadline: %v", err)
+		}
+	})
+}
+
+func TestMaxElapsed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRetrier(t, nil, retrysql.WithMaxElapsed(25*ms))
+		s := &script{errs: []error{errTransient, errTransient, errTransient}}
+		err := retrysql.Do(t.Context(), r, s.op)
+		var e *retrysql.Error
+		// Waits of 10ms: attempts at 0, 10, 20; the next would start at 30.
+		if !errors.As(err, &e) || e.Reason != retrysql.ReasonElapsed || s.calls.Load() != 3 {
+			t.Fatalf("got %v after %d calls", err, s.calls.Load())
+		}
+	})
+}
+
+// denyAll is a budget with no credit, counting what it is asked.
+type denyAll struct{ requests, retries atomic.Int32 }
+
+func (b *denyAll) Request()             { b.requests.Add(1) }
+func (b *denyAll) Retry(time.Time) bool { b.retries.Add(1); return false }
+
+func TestBudgetExhausted(t *testing.T) {
+	b := &denyAll{}
+	r := newRetrier(t, nil, retrysql.WithBudget(b))
+	s := &script{errs: []error{errAborted}}
+	err := retrysql.Do(t.Context(), r, s.op)
+	if !errors.Is(err, retrysql.ErrBudgetExhausted) || !errors.Is(err, errAborted) || s.calls.Load() != 1 {
+		t.Fatalf("got %v after %d calls", err, s.calls.Load())
+	}
+	if b.requests.Load() != 1 || b.retries.Load() != 1 {
+		t.Fatalf("budget asked %d requests, %d retries", b.requests.Load(), b.retries.Load())
+	}
+	if st := r.Stats(); st.BudgetDenials != 1 || st.ByClass[classify.TxAborted].BudgetDenials != 1 || st.GiveUps != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestRealBudgetIsShared(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A ratio budget without floor: two failing operations fund nothing,
+		// four successful ones fund one retry.
+		b, err := budget.NewRatio(0.25, 0, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := newRetrier(t, nil, retrysql.WithBudget(b))
+		for range 3 {
+			if err := retrysql.Do(t.Context(), r, (&script{}).op); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := &script{errs: []error{errTransient, errTransient}}
+		err = retrysql.Do(t.Context(), r, s.op)
+		if !errors.Is(err, retrysql.ErrBudgetExhausted) || s.calls.Load() != 2 {
+			t.Fatalf("got %v after %d calls: the 4 first attempts fund exactly one retry", err, s.calls.Load())
+		}
+	})
+}
+
+func TestBreakerOpenFailsFastAndIsNotRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var changes []string
+		br, err := retrysql.NewCircuitBreaker(retrysql.BreakerSettings{
+			Failures: 3, OpenFor: time.Second,
+			OnStateChange: func(from, to retrysql.BreakerState) { changes = append(changes, from.String()+">"+to.String()) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := &hooks{}
+		r := newRetrier(t, h, retrysql.WithBreaker(br))
+		// Three lost connections in a row open the circuit: the third
+		// attempt's retry is refused before it is made.
+		s := &script{errs: []error{errLostEarly, errLostEarly, errLostEarly, errLostEarly}}
+		err = retrysql.Do(t.Context(), r, s.op)
+		var e *retrysql.Error
+		if !errors.As(err, &e) || e.Reason != retrysql.ReasonCircuitOpen || e.Attempts != 3 ||
+			!errors.Is(err, retrysql.ErrCircuitOpen) || !errors.Is(err, errLostEarly) || s.calls.Load() != 3 {
+			t.Fatalf("got %v after %d calls", err, s.calls.Load())
+		}
+		if br.State() != retrysql.BreakerOpen {
+			t.Fatalf("breaker %v", br.State())
+		}
+		// While open: refused before any attempt.
+		s2 := &script{}
+		err = retrysql.Do(t.Context(), r, s2.op)
+		if !errors.As(err, &e) || e.Attempts != 0 || e.Err != nil || !errors.Is(err, retrysql.ErrCircuitOpen) || s2.calls.Load() != 0 {
+			t.Fatalf("open breaker: %v after %d calls", err, s2.calls.Load())
+		}
+		if st := r.Stats(); st.BreakerRejections != 2 || st.GiveUps != 1 || len(h.giveUp) != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+		// After OpenFor, one probe goes through; its success closes the circuit.
+		time.Sleep(time.Second)
+		if err := retrysql.Do(t.Context(), r, s2.op); err != nil || s2.calls.Load() != 1 {
+			t.Fatalf("probe: %v", err)
+		}
+		if br.State() != retrysql.BreakerClosed {
+			t.Fatalf("breaker %v after a successful probe", br.State())
+		}
+		want := []string{"closed>open", "open>half-open", "half-open>closed"}
+		if fmt.Sprint(changes) != fmt.Sprint(want) {
+			t.Fatalf("state changes %v, want %v", changes, want)
+		}
+	})
+}
+
+func TestBreakerIgnoresCallerCancellation(t *testing.T) {
+	br, _ := retrysql.NewCircuitBreaker(retrysql.BreakerSettings{Failures: 1})
+	r := newRetrier(t, nil, retrysql.WithBreaker(br))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	op := func(context.Context) error { return fmt.Errorf("read: %w", context.Canceled) }
+	for range 3 {
+		_ = retrysql.Do(t.Context(), r, op)
+	}
+	_ = retrysql.Do(ctx, r, op)
+	if br.State() != retrysql.BreakerClosed {
+		t.Fatal("cancellations opened the breaker")
+	}
+	// Errors from a server that answers do not open it either.
+	for range 3 {
+		_ = retrysql.Do(t.Context(), r, func(context.Context) error { return errPermanent })
+	}
+	if br.State() != retrysql.BreakerClosed {
+		t.Fatal("permanent errors opened the breaker")
+	}
+}
+
+func TestPanicPropagatesAndReleasesTheBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		br, _ := retrysql.NewCircuitBreaker(retrysql.BreakerSettings{Failures: 1, OpenFor: time.Second})
+		r := newRetrier(t, nil, retrysql.WithBreaker(br), retrysql.WithMaxAttempts(1))
+		// Open the circuit, then wait until it lets one probe through.
+		_ = retrysql.Do(t.Context(), r, (&script{errs: []error{errLostEarly}}).op)
+		time.Sleep(time.Second + ms)
+		func() {
+			defer func() {
+				if p := recover(); p != "boom" {
+					t.Fatalf("recovered %v, want the op's panic", p)
+				}
+			}()
+			_ = retrysql.Do(t.Context(), r, func(context.Context) error { panic("boom") })
+		}()
+		// The panicking probe gave its place back: the next one is let
+		// through, and its success closes the circuit.
+		if err := retrysql.Do(t.Context(), r, (&script{}).op); err != nil {
+			t.Fatalf("after a panic: %v", err)
+		}
+		if br.State() != retrysql.BreakerClosed {
+			t.Fatalf("breaker %v", br.State())
+		}
+	})
+}
+
+func TestStrategyByCodeWinsOverClass(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRetrier(t, nil, retrysql.WithCodeStrategy("40P01", strategy.Fixed{Interval: 7 * ms}))
+		s := &script{errs: []error{errAborted, &codeError{"40001"}}}
+		start := time.Now()
+		if err := retrysql.Do(t.Context(), r, s.op); err != nil {
+			t.Fatal(err)
+		}
+		if d1, d2 := s.at[1].Sub(start), s.at[2].Sub(s.at[1]); d1 != 7*ms || d2 != 20*ms {
+			t.Fatalf("waits %v and %v, want 7ms (by code) and 20ms (by class)", d1, d2)
+		}
+		// The same, given for one call only.
+		s = &script{errs: []error{&codeError{"40001"}}}
+		start = time.Now()
+		if err := retrysql.Do(t.Context(), r, s.op, retrysql.WithCodeStrategy("40001", strategy.Fixed{Interval: ms})); err != nil {
+			t.Fatal(err)
+		}
+		if d := s.at[1].Sub(start); d != ms {
+			t.Fatalf("per-call code strategy: waited %v", d)
+		}
+		// ... and the Retrier's own map is untouched by it.
+		s = &script{errs: []error{&codeError{"40001"}}}
+		start = time.Now()
+		_ = retrysql.Do(t.Context(), r, s.op)
+		if d := s.at[1].Sub(start); d != 20*ms {
+			t.Fatalf("per-call option leaked into the Retrier: waited %v", d)
+		}
+	})
+}
+
+func TestDoValue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRetrier(t, nil)
+		n := 0
+		v, err := retrysql.DoValue(t.Context(), r, func(context.Context) (string, error) {
+			n++
+			if n < 3 {
+				return "partial", errTransient
+			}
+			return "done", nil
+		})
+		if v != "done" || err != nil || n != 3 {
+			t.Fatalf("DoValue = %q, %v after %d calls", v, err, n)
+		}
+		v, err = retrysql.DoValue(t.Context(), r, func(context.Context) (string, error) { return "x", errPermanent })
+		if v != "" || err != errPermanent {
+			t.Fatalf("failure returned %q, %v; want the zero value", v, err)
+		}
+	})
+}
+
+func TestBadInput(t *testing.T) {
+	r := newRetrier(t, nil)
+	op := func(context.Context) error { return nil }
+	var nilCtx context.Context // a nil context, which Do must refuse
+	cases := map[string]error{
+		"nil context":          retrysql.Do(nilCtx, r, op),
+		"nil retrier":          retrysql.Do(t.Context(), nil, op),
+		"nil op":               retrysql.Do(t.Context(), r, nil),
+		"nil option":           retrysql.Do(t.Context(), r, op, nil),
+		"budget per call":      retrysql.Do(t.Context(), r, op, retrysql.WithBudget(nil)),
+		"breaker per call":     retrysql.Do(t.Context(), r, op, retrysql.WithBreaker(nil)),
+		"hook per call":        retrysql.Do(t.Context(), r, op, retrysql.WithOnRetry(nil)),
+		"zero attempts":        retrysql.Do(t.Context(), r, op, retrysql.WithMaxAttempts(0)),
+		"negative elapsed":     retrysql.Do(t.Context(), r, op, retrysql.WithMaxElapsed(-1)),
+		"nil classifier":       retrysql.Do(t.Context(), r, op, retrysql.WithClassifier(nil)),
+		"nil strategy":         retrysql.Do(t.Context(), r, op, retrysql.WithStrategy(classify.Transient, nil)),
+		"invalid strategy":     retrysql.Do(t.Context(), r, op, retrysql.WithStrategy(classify.Transient, strategy.Exponential{Initial: -1})),
+		"permanent strategy":   retrysql.Do(t.Context(), r, op, retrysql.WithStrategy(classify.Permanent, strategy.Fixed{})),
+		"unknown class":        retrysql.Do(t.Context(), r, op, retrysql.WithStrategy(9, strategy.Fixed{})),
+		"empty code":           retrysql.Do(t.Context(), r, op, retrysql.WithCodeStrategy("", strategy.Fixed{})),
+		"invalid connect":      retrysql.Do(t.Context(), r, op, retrysql.WithConnectStrategy(strategy.Linear{Max: -1})),
+		"nil value op":         second(retrysql.DoValue[int](t.Context(), r, nil)),
+		"nil value retrier":    second(retrysql.DoValue(t.Context(), nil, func(context.Context) (int, error) { return 0, nil })),
+		"constructor option":   second(retrysql.NewRetrier(retrysql.WithMaxAttempts(-3))),
+		"constructor nil":      second(retrysql.NewRetrier(nil)),
+		"negative breaker":     second(retrysql.NewCircuitBreaker(retrysql.BreakerSettings{Failures: -1})),
+		"negative open period": second(retrysql.NewCircuitBreaker(retrysql.BreakerSettings{OpenFor: -1})),
+		"negative probes":      second(retrysql.NewCircuitBreaker(retrysql.BreakerSettings{Probes: -1})),
+	}
+	for name, err := range cases {
+		if err == nil || err.Error() == "" || !containsRetrysql(err) {
+			t.Errorf("%s: got %v, want a clear error", name, err)
+		}
+	}
+	// A context already cancelled: nothing is attempted.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	called := false
+	if err := retrysql.Do(ctx, r, func(context.Context) error { called = true; return nil }); !errors.Is(err, context.Canceled) || called {
+		t.Errorf("cancelled context: %v, called %v", err, called)
+	}
+}
+
+func containsRetrysql(err error) bool {
+	s := err.Error()
+	return len(s) > 9 && (s[:9] == "retrysql:" || s[:9] == "strategy:")
+}
+
+func second[T any](_ T, err error) error { return err }
+
+func TestZeroRetrierUsesDefaults(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var r retrysql.Retrier
+		s := &script{errs: []error{fmt.Errorf("exec: %w", errors.Join(errors.New("x"), driver.ErrBadConn))}}
+		if err := retrysql.Do(t.Context(), &r, s.op); err != nil || s.calls.Load() != 2 {
+			t.Fatalf("zero Retrier: %v after %d calls", err, s.calls.Load())
+		}
+		if r.Stats().Retries != 1 {
+			t.Fatalf("stats %+v", r.Stats())
+		}
+	})
+}
+
+func TestNewRetrierDefaults(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, err := retrysql.NewRetrier(retrysql.WithClassifier(testClassifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The default budget starts with its floor's burst; the default
+		// breaker is closed; ten attempts in all.
+		s := &script{errs: make([]error, 20)}
+		for i := range s.errs {
+			s.errs[i] = errAborted
+		}
+		err = retrysql.Do(t.Context(), r, s.op)
+		if retrysql.Attempts(err) != retrysql.DefaultMaxAttempts || s.calls.Load() != retrysql.DefaultMaxAttempts {
+			t.Fatalf("%v after %d calls", err, s.calls.Load())
+		}
+	})
+}
+
+func TestErrorMessages(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{retrysql.Do(t.Context(), newRetrier(t, nil, retrysql.WithMaxAttempts(1)), (&script{errs: []error{errTransient}}).op),
+			"retrysql: attempts exhausted after 1 attempt: lock not available"},
+		{retrysql.Do(t.Context(), newRetrier(t, nil), (&script{errs: []error{errLostSent}}).op),
+			"retrysql: outcome unknown, not retried after 1 attempt: connection reset after the request was sent"},
+		{retrysql.Do(t.Context(), newRetrier(t, nil, retrysql.WithBudget(&denyAll{})), (&script{errs: []error{errAborted}}).op),
+			"retrysql: retry budget exhausted after 1 attempt: deadlock detected"},
+	} {
+		if tc.err == nil || tc.err.Error() != tc.want {
+			t.Errorf("got %q, want %q", tc.err, tc.want)
+		}
+	}
+}
+
+// TestConcurrentUse shares one Retrier, with its default budget and
+// breaker, between goroutines; run with -race.
+func TestConcurrentUse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, err := retrysql.NewRetrier(retrysql.WithClassifier(testClassifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var ok atomic.Int32
+		for g := range 32 {
+			wg.Go(func() {
+				for i := range 20 {
+					errs := []error{errAborted}
+					if (g+i)%3 == 0 {
+						errs = nil
+					}
+					if retrysql.Do(t.Context(), r, (&script{errs: errs}).op) == nil {
+						ok.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if st := r.Stats(); st.Attempts != uint64(640+st.Retries) || ok.Load() == 0 {
+			t.Fatalf("stats %+v, %d succeeded", st, ok.Load())
+		}
+	})
+}
