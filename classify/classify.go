@@ -9,10 +9,16 @@
 // request provably did not reach the server ([Result].Unsent) or the caller
 // declared the work idempotent.
 //
-// [Default] knows the signals every Go program sees: context cancellation,
-// driver.ErrBadConn, and failures of the network (refused, reset, EOF,
-// timeouts) from package net, io and syscall, through any chain of wrapped
-// errors. Classifiers are safe for concurrent use.
+// [Default] knows PostgreSQL (through pgx v5), MySQL and MariaDB (through
+// go-sql-driver/mysql), and the engines that speak their protocols:
+// CockroachDB, YugabyteDB, PgBouncer, TiDB, Galera and Percona XtraDB
+// Cluster, MySQL Group Replication, Vitess and PlanetScale, Amazon Aurora.
+// It also knows the signals every Go program sees: context cancellation,
+// driver.ErrBadConn, and failures of the network from package net, io and
+// syscall. [BuiltinRules] lists every vendor rule; [New] builds a classifier
+// with rules of your own added or overriding them. Classification sees
+// through errors wrapped with %w and errors.Join, and allocates nothing for
+// the errors it knows.
 package classify
 
 import "fmt"
@@ -97,12 +103,16 @@ type Func func(err error) Result
 // Classify returns f(err).
 func (f Func) Classify(err error) Result { return f(err) }
 
-// Default is the classifier retrysql uses unless told otherwise. It
-// classifies context cancellation, driver.ErrBadConn and network failures
-// as described for [Network]; everything else is Permanent.
-var Default Classifier = Func(func(err error) Result {
-	if r, ok := Network(err); ok {
-		return r
+// Default is the classifier retrysql uses unless told otherwise: the
+// built-in rules, with nothing added (New with no options).
+var Default Classifier = builtin
+
+var builtin = mustNew()
+
+func mustNew() *Rules {
+	r, err := New()
+	if err != nil {
+		panic(err) // the built-in tables are checked by the tests
 	}
-	return Result{Class: Permanent}
-})
+	return r
+}

@@ -47,8 +47,7 @@ func Network(err error) (Result, bool) {
 		errors.Is(err, net.ErrClosed) {
 		return Result{Class: ConnLost}, true
 	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	if ne, ok := find[net.Error](err); ok && ne.Timeout() {
 		return Result{Class: ConnLost}, true
 	}
 	return Result{}, false
@@ -56,6 +55,6 @@ func Network(err error) (Result, bool) {
 
 // isDial reports whether err comes from establishing a connection.
 func isDial(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	op, ok := find[*net.OpError](err)
+	return ok && op.Op == "dial"
 }
