@@ -1,5 +1,5 @@
 # retrysql: every target runs across all the modules of the workspace (go.work).
-PKGS        := ./... ./examples/...
+PKGS        := ./... ./examples/... ./integration/...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 FUZZTIME    ?= 10s
@@ -11,6 +11,10 @@ BENCHCOUNT  ?= 6
 # use the local PostgreSQL and MariaDB (see DEVELOPERS.md).
 test:
 	go test -race -count=1 $(PKGS)
+
+# The real-database tests alone.
+integration:
+	go test -race -count=1 ./integration/...
 
 demo:
 	go run ./examples/strategies
@@ -28,3 +32,4 @@ lint:
 # Each fuzz target for FUZZTIME.
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzDelay$$' -fuzztime $(FUZZTIME) ./strategy
+	go test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) ./classify

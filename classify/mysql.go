@@ -13,6 +13,7 @@ const (
 	erCheckread                       = "1020"
 	erConCount                        = "1040"
 	erTooManyUserConnections          = "1203"
+	erUserLimitReached                = "1226"
 	erServerShutdown                  = "1053"
 	erForcingClose                    = "1080"
 	erSessionWasKilled                = "3169"
@@ -52,6 +53,11 @@ var mysqlServerRules = []CodeRule{
 		Why: "too many connections, at connect"},
 	{Engine: "MySQL, MariaDB, Vitess", Code: erTooManyUserConnections, Name: "ER_TOO_MANY_USER_CONNECTIONS", Class: Transient,
 		Why: "max_user_connections, at connect (Vitess also maps RESOURCE_EXHAUSTED here)"},
+	{Engine: "MySQL, MariaDB", Code: erUserLimitReached, Name: "ER_USER_LIMIT_REACHED", Class: Transient,
+		contains: when("'max_user_connections'"),
+		Why:      "the account's MAX_USER_CONNECTIONS, at connect"},
+	{Engine: "MySQL, MariaDB", Code: erUserLimitReached, Name: "ER_USER_LIMIT_REACHED", Class: Permanent,
+		Why: "an hourly limit of the account (max_questions, max_updates, max_connections_per_hour)"},
 	{Engine: "MySQL, MariaDB, Aurora", Code: erOptionPreventsStatement, Name: "ER_OPTION_PREVENTS_STATEMENT", Class: Transient,
 		contains: when("read-only", "read_only"),
 		Why:      "the server is read-only: a replica, or the old writer after a failover"},

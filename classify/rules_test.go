@@ -59,7 +59,7 @@ func mysqlError(t *testing.T, e wiretest.MySQLError) error {
 var (
 	pgConnectCodes = map[string]bool{"53300": true, "57P03": true, "28P01": true, "28000": true, "3D000": true}
 	pgFatalCodes   = map[string]bool{"57P01": true, "57P02": true, "57P05": true, "25P03": true, "25P04": true}
-	myConnectCodes = map[string]bool{"1040": true, "1203": true, "1045": true}
+	myConnectCodes = map[string]bool{"1040": true, "1203": true, "1226": true, "1045": true}
 	myClosingCodes = map[string]bool{"1053": true, "1080": true, "3169": true, "1927": true, "4031": true}
 )
 

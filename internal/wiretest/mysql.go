@@ -51,7 +51,7 @@ func serveMySQL(c net.Conn, e MySQLError) {
 	if e.When == OnConnect && e.Number == 0 {
 		return
 	}
-	if e.When == OnConnect && e.Number != 1203 && e.Number != 1045 {
+	if e.When == OnConnect && e.Number != 1203 && e.Number != 1226 && e.Number != 1045 {
 		// Refusals before authentication (too many connections, host
 		// blocked) come instead of the handshake.
 		fail(0)
