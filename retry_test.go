@@ -11,6 +11,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/retrysql/retrysql"
 	"github.com/retrysql/retrysql/budget"
 	"github.com/retrysql/retrysql/classify"
@@ -612,6 +615,33 @@ func TestConcurrentUse(t *testing.T) {
 		wg.Wait()
 		if st := r.Stats(); st.Attempts != uint64(640+st.Retries) || ok.Load() == 0 {
 			t.Fatalf("stats %+v, %d succeeded", st, ok.Load())
+		}
+	})
+}
+
+// TestDriverErrorsStayReachable checks that the error given up with still
+// lets errors.As reach the drivers' own error types.
+func TestDriverErrorsStayReachable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, err := retrysql.NewRetrier(retrysql.WithMaxAttempts(2), retrysql.WithBudget(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pgErr := &pgconn.PgError{Severity: "ERROR", Code: "40001", Message: "could not serialize access"}
+		err = retrysql.Do(t.Context(), r, func(context.Context) error { return fmt.Errorf("transfer: %w", pgErr) })
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe != pgErr || retrysql.Attempts(err) != 2 {
+			t.Fatalf("PostgreSQL: %v", err)
+		}
+		myErr := &mysql.MySQLError{Number: 1213, Message: "Deadlock found when trying to get lock"}
+		err = retrysql.Do(t.Context(), r, func(context.Context) error { return myErr })
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || me != myErr || retrysql.Attempts(err) != 2 {
+			t.Fatalf("MySQL: %v", err)
+		}
+		var e *retrysql.Error
+		if !errors.As(err, &e) || e.Result.Code != "1213" || e.Result.Class != classify.TxAborted {
+			t.Fatalf("classification lost: %+v", e)
 		}
 	})
 }
