@@ -49,17 +49,29 @@ const (
 	// ReasonAmbiguous: the outcome is unknown and retrying could run the
 	// work twice.
 	ReasonAmbiguous
+	// ReasonNewConnection: the connection was lost before anything was
+	// sent, and again on each connection database/sql tried (it tries
+	// three).
+	ReasonNewConnection
+
+	// reasonHandoff marks the error that hands a statement back to
+	// database/sql (it matches driver.ErrBadConn); database/sql consumes it
+	// and tries again, so an application does not see it, except through a
+	// *sql.Conn, which database/sql never retries.
+	reasonHandoff
 )
 
 var reasonText = [...]string{
-	ReasonPermanent:   "error is permanent",
-	ReasonAttempts:    "attempts exhausted",
-	ReasonElapsed:     "maximum elapsed time reached",
-	ReasonDeadline:    "next retry would end after the context deadline",
-	ReasonCanceled:    "context ended",
-	ReasonBudget:      "retry budget exhausted",
-	ReasonCircuitOpen: "circuit breaker open",
-	ReasonAmbiguous:   "outcome unknown, not retried",
+	ReasonPermanent:     "error is permanent",
+	ReasonAttempts:      "attempts exhausted",
+	ReasonElapsed:       "maximum elapsed time reached",
+	ReasonDeadline:      "next retry would end after the context deadline",
+	ReasonCanceled:      "context ended",
+	ReasonBudget:        "retry budget exhausted",
+	ReasonCircuitOpen:   "circuit breaker open",
+	ReasonAmbiguous:     "outcome unknown, not retried",
+	ReasonNewConnection: "connection lost before the request was sent, on every connection tried",
+	reasonHandoff:       "connection lost before the request was sent; database/sql may retry on another connection",
 }
 
 // String describes the reason in a few words.

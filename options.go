@@ -60,10 +60,83 @@ type policy struct {
 type config struct {
 	policy
 	call     bool // options for one call: only the policy may change
+	handle   bool // options for a database handle: the driver-level options are allowed
 	budget   Budget
 	breaker  Breaker
 	onRetry  func(Event)
 	onGiveUp func(Event)
+
+	// Driver-level options.
+	retrier         *Retrier
+	retrierOptions  int // options that configure a Retrier, which WithRetrier excludes
+	idempotentQuery func(query string) bool
+}
+
+// apply applies opts in order.
+func (c *config) apply(opts []Option) error {
+	for _, o := range opts {
+		if o == nil {
+			return errors.New("retrysql: nil option")
+		}
+		if err := o.apply(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// build makes a Retrier of the configuration.
+func (c *config) build() *Retrier {
+	return &Retrier{policy: c.policy, budget: c.budget, breaker: c.breaker, onRetry: c.onRetry, onGiveUp: c.onGiveUp}
+}
+
+// retrierOption wraps an option that configures a Retrier, so that it can
+// be told apart from WithRetrier.
+func retrierOption(f func(*config) error) Option {
+	return optionFunc(func(c *config) error {
+		c.retrierOptions++
+		return f(c)
+	})
+}
+
+// handleOption wraps an option that only a database handle takes.
+func handleOption(name string, f func(*config) error) Option {
+	return optionFunc(func(c *config) error {
+		if !c.handle {
+			return fmt.Errorf("retrysql: %s configures a database handle (Register, NewConnector, Open), not a Retrier or a call", name)
+		}
+		return f(c)
+	})
+}
+
+// WithRetrier makes the handle use r, with its policy, budget, breaker,
+// hooks and counters, instead of a Retrier of its own; several handles (or
+// the work around them, through Do) can so share one budget. It cannot be
+// combined with options that configure a Retrier.
+func WithRetrier(r *Retrier) Option {
+	return handleOption("WithRetrier", func(c *config) error {
+		if r == nil {
+			return errors.New("retrysql: WithRetrier(nil)")
+		}
+		c.retrier = r
+		return nil
+	})
+}
+
+// WithIdempotentQueries declares the queries (QueryContext, and prepared
+// statements queried) for which isIdempotent reports true idempotent: a
+// connection lost after such a query was sent is retried instead of
+// returned as ErrAmbiguous. ReadOnlyQuery is a conservative choice; opt in
+// only if reads have no side effects in your schema (functions, triggers,
+// sequences).
+func WithIdempotentQueries(isIdempotent func(query string) bool) Option {
+	return handleOption("WithIdempotentQueries", func(c *config) error {
+		if isIdempotent == nil {
+			return errors.New("retrysql: WithIdempotentQueries(nil)")
+		}
+		c.idempotentQuery = isIdempotent
+		return nil
+	})
 }
 
 // handleOnly fails when a handle-level option is given for one call.
@@ -87,7 +160,7 @@ func checkStrategy(s strategy.Strategy) error {
 // WithClassifier sets how errors are classified; the default is
 // classify.Default.
 func WithClassifier(c classify.Classifier) Option {
-	return optionFunc(func(cfg *config) error {
+	return retrierOption(func(cfg *config) error {
 		if c == nil {
 			return errors.New("retrysql: nil classifier")
 		}
@@ -99,7 +172,7 @@ func WithClassifier(c classify.Classifier) Option {
 // WithStrategy sets the backoff strategy for errors of class (Transient,
 // TxAborted or ConnLost; Permanent errors are never retried).
 func WithStrategy(class classify.Class, s strategy.Strategy) Option {
-	return optionFunc(func(cfg *config) error {
+	return retrierOption(func(cfg *config) error {
 		if class == classify.Permanent || class >= classify.NumClasses {
 			return fmt.Errorf("retrysql: no strategy can be set for class %v", class)
 		}
@@ -116,7 +189,7 @@ func WithStrategy(class classify.Class, s strategy.Strategy) Option {
 // It takes precedence over the class's strategy and the connect strategy;
 // it does not make an error retryable that its class does not allow.
 func WithCodeStrategy(code string, s strategy.Strategy) Option {
-	return optionFunc(func(cfg *config) error {
+	return retrierOption(func(cfg *config) error {
 		if code == "" {
 			return errors.New("retrysql: empty error code")
 		}
@@ -136,7 +209,7 @@ func WithCodeStrategy(code string, s strategy.Strategy) Option {
 
 // WithConnectStrategy sets the backoff strategy for opening connections.
 func WithConnectStrategy(s strategy.Strategy) Option {
-	return optionFunc(func(cfg *config) error {
+	return retrierOption(func(cfg *config) error {
 		if err := checkStrategy(s); err != nil {
 			return err
 		}
@@ -149,7 +222,7 @@ func WithConnectStrategy(s strategy.Strategy) Option {
 // n must be at least 1 (1 disables retries). The default is
 // DefaultMaxAttempts.
 func WithMaxAttempts(n int) Option {
-	return optionFunc(func(cfg *config) error {
+	return retrierOption(func(cfg *config) error {
 		if n < 1 {
 			return fmt.Errorf("retrysql: max attempts %d is below 1", n)
 		}
@@ -162,7 +235,7 @@ func WithMaxAttempts(n int) Option {
 // waits included: a retry whose wait would end later is not made. 0 (the
 // default) sets no limit beyond the context's.
 func WithMaxElapsed(d time.Duration) Option {
-	return optionFunc(func(cfg *config) error {
+	return retrierOption(func(cfg *config) error {
 		if d < 0 {
 			return fmt.Errorf("retrysql: max elapsed time %v is negative", d)
 		}
@@ -176,7 +249,7 @@ func WithMaxElapsed(d time.Duration) Option {
 // retried instead of returned as ErrAmbiguous. See also Idempotent, which
 // declares it for the calls made with one context.
 func WithIdempotent() Option {
-	return optionFunc(func(cfg *config) error {
+	return retrierOption(func(cfg *config) error {
 		cfg.idempotent = true
 		return nil
 	})
@@ -186,7 +259,7 @@ func WithIdempotent() Option {
 // new budget.Ratio with Finagle's parameters for every Retrier. A budget
 // given to several Retriers is shared by them.
 func WithBudget(b Budget) Option {
-	return optionFunc(func(cfg *config) error {
+	return retrierOption(func(cfg *config) error {
 		if err := cfg.handleOnly("WithBudget"); err != nil {
 			return err
 		}
@@ -198,7 +271,7 @@ func WithBudget(b Budget) Option {
 // WithBreaker sets the circuit breaker; nil disables it. The default is a
 // new CircuitBreaker with default settings for every Retrier.
 func WithBreaker(b Breaker) Option {
-	return optionFunc(func(cfg *config) error {
+	return retrierOption(func(cfg *config) error {
 		if err := cfg.handleOnly("WithBreaker"); err != nil {
 			return err
 		}
@@ -212,7 +285,7 @@ func WithBreaker(b Breaker) Option {
 // goroutine, from many goroutines at once: it must be safe for concurrent
 // use and quick.
 func WithOnRetry(f func(Event)) Option {
-	return optionFunc(func(cfg *config) error {
+	return retrierOption(func(cfg *config) error {
 		if err := cfg.handleOnly("WithOnRetry"); err != nil {
 			return err
 		}
@@ -225,7 +298,7 @@ func WithOnRetry(f func(Event)) Option {
 // error (see Stats.GiveUps), with the last attempt and the reason. Same
 // rules as WithOnRetry.
 func WithOnGiveUp(f func(Event)) Option {
-	return optionFunc(func(cfg *config) error {
+	return retrierOption(func(cfg *config) error {
 		if err := cfg.handleOnly("WithOnGiveUp"); err != nil {
 			return err
 		}

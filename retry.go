@@ -2,6 +2,7 @@ package retrysql
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"time"
 
@@ -48,21 +49,10 @@ type Retrier struct {
 // and a CircuitBreaker with default settings, changed by opts.
 func NewRetrier(opts ...Option) (*Retrier, error) {
 	cfg := defaultConfig()
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("retrysql: nil option")
-		}
-		if err := o.apply(&cfg); err != nil {
-			return nil, err
-		}
+	if err := cfg.apply(opts); err != nil {
+		return nil, err
 	}
-	return &Retrier{
-		policy:   cfg.policy,
-		budget:   cfg.budget,
-		breaker:  cfg.breaker,
-		onRetry:  cfg.onRetry,
-		onGiveUp: cfg.onGiveUp,
-	}, nil
+	return cfg.build(), nil
 }
 
 // Stats returns a snapshot of the Retrier's counters.
@@ -75,13 +65,8 @@ func (r *Retrier) policyFor(opts []Option) (*policy, error) {
 		return &r.policy, nil
 	}
 	cfg := config{policy: r.policy, call: true}
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("retrysql: nil option")
-		}
-		if err := o.apply(&cfg); err != nil {
-			return nil, err
-		}
+	if err := cfg.apply(opts); err != nil {
+		return nil, err
 	}
 	return &cfg.policy, nil
 }
@@ -139,41 +124,86 @@ func DoValue[T any](ctx context.Context, r *Retrier, op func(context.Context) (T
 	if err != nil {
 		return zero, err
 	}
-	return run(ctx, r, p, PlaceOperation, op)
+	return run(ctx, r, p, &call{}, op)
 }
+
+// A call describes one operation to the loop: where it runs and what the
+// caller knows of it. The zero call is an operation run with Do.
+type call struct {
+	place Place
+	// noDeposit: the operation is not a request of the application (a
+	// connect), so it funds no retries.
+	noDeposit bool
+	// idempotent: running the operation twice is harmless (BEGIN, PREPARE,
+	// a read the handle's policy declared idempotent).
+	idempotent bool
+	// handoff, for a statement outside a transaction: a lost connection is
+	// not retried on this connection but handed back to database/sql as
+	// driver.ErrBadConn once the backoff is over, so that it runs the
+	// statement again on another connection; the loop's state waits in the
+	// ledger under key, so that the next call continues the count instead
+	// of starting afresh.
+	handoff *ledger
+	key     string
+}
+
+// loopState is what the loop knows of an operation between attempts.
+type loopState struct {
+	attempt  int           // attempts made
+	handoffs int           // times handed back to database/sql
+	prev     time.Duration // the last delay waited
+	start    time.Time     // when the first attempt began, if measured
+}
+
+// maxHandoffs is how many times database/sql tries a statement again after
+// driver.ErrBadConn: its maxBadConnRetries (2) on cached or new
+// connections, then once on a new one, so three tries and two handoffs.
+const maxHandoffs = 2
 
 // run is the retry loop. A first attempt that succeeds costs a budget
 // deposit, a breaker check and an attempt count: no clock reading, no
 // allocation.
-func run[T any](ctx context.Context, r *Retrier, p *policy, place Place, op func(context.Context) (T, error)) (T, error) {
+func run[T any](ctx context.Context, r *Retrier, p *policy, c *call, op func(context.Context) (T, error)) (T, error) {
 	var zero T
 	if err := ctx.Err(); err != nil {
 		return zero, err
 	}
-	if r.budget != nil {
-		r.budget.Request()
+	var st loopState
+	resumed := false
+	if c.handoff != nil {
+		st, resumed = c.handoff.take(ctx, c.key)
 	}
-	var start time.Time
-	if p.maxElapsed > 0 {
-		start = time.Now()
+	if !resumed && p.maxElapsed > 0 {
+		st.start = time.Now()
 	}
 	var (
-		prev    time.Duration
 		lastErr error
 		lastRes classify.Result
 	)
-	for attempt := 1; ; attempt++ {
+	for {
 		var done func(Outcome)
 		if r.breaker != nil {
 			d, err := r.breaker.Allow()
 			if err != nil {
 				r.stats.breakerRejections.Add(1)
-				return zero, r.giveUp(attempt-1, lastErr, lastRes, place, ReasonCircuitOpen, ErrCircuitOpen)
+				return zero, r.giveUp(c, st.attempt, lastErr, lastRes, ReasonCircuitOpen, ErrCircuitOpen)
 			}
 			done = d
 		}
+		v, err := attempt(ctx, op, done)
+		if err == driver.ErrSkip {
+			// Not a failure: the driver asks database/sql to take another
+			// path (prepare, then execute), which will come back here.
+			if done != nil {
+				done(OutcomeIgnored)
+			}
+			return zero, err
+		}
+		st.attempt++
 		r.stats.attempts.Add(1)
-		v, err := call(ctx, op, done)
+		if st.attempt == 1 && !c.noDeposit && r.budget != nil {
+			r.budget.Request()
+		}
 		if err == nil {
 			if done != nil {
 				done(OutcomeSuccess)
@@ -182,50 +212,62 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, place Place, op func
 		}
 		res := p.classify(err)
 		if done != nil {
-			done(outcome(ctx, err, res, place))
+			done(outcome(ctx, err, res, c.place))
 		}
 		lastErr, lastRes = err, res
 
-		retry, reason := p.decide(ctx, res, place)
+		retry, reason := p.decide(ctx, res, c)
 		if !retry {
 			if reason == ReasonPermanent {
-				return zero, permanent(attempt, err, res, place)
+				return zero, permanent(st.attempt, err, res, c.place)
 			}
-			return zero, r.giveUp(attempt, err, res, place, reason, ErrAmbiguous)
+			return zero, r.giveUp(c, st.attempt, err, res, reason, ErrAmbiguous)
 		}
 		if ctx.Err() != nil {
-			return zero, r.giveUp(attempt, err, res, place, ReasonCanceled, ctx.Err())
+			return zero, r.giveUp(c, st.attempt, err, res, ReasonCanceled, ctx.Err())
 		}
-		if attempt >= p.attempts() {
-			return zero, r.giveUp(attempt, err, res, place, ReasonAttempts, nil)
+		if st.attempt >= p.attempts() {
+			return zero, r.giveUp(c, st.attempt, err, res, ReasonAttempts, nil)
 		}
-		delay := p.strategy(res, place).Delay(attempt, prev)
+		handoff := c.handoff != nil && res.Class == classify.ConnLost
+		if handoff && st.handoffs >= maxHandoffs {
+			// database/sql has made its last try: it would not come back.
+			return zero, r.giveUp(c, st.attempt, err, res, ReasonNewConnection, nil)
+		}
+		delay := p.strategy(res, c.place).Delay(st.attempt, st.prev)
 		now := time.Now()
 		wake := now.Add(delay)
 		if dl, ok := ctx.Deadline(); ok && !wake.Before(dl) {
-			return zero, r.giveUp(attempt, err, res, place, ReasonDeadline, nil)
+			return zero, r.giveUp(c, st.attempt, err, res, ReasonDeadline, nil)
 		}
-		if p.maxElapsed > 0 && wake.Sub(start) > p.maxElapsed {
-			return zero, r.giveUp(attempt, err, res, place, ReasonElapsed, nil)
+		if p.maxElapsed > 0 && wake.Sub(st.start) > p.maxElapsed {
+			return zero, r.giveUp(c, st.attempt, err, res, ReasonElapsed, nil)
 		}
 		if r.budget != nil && !r.budget.Retry(now) {
 			r.stats.denials[res.Class%classify.NumClasses].Add(1)
-			return zero, r.giveUp(attempt, err, res, place, ReasonBudget, ErrBudgetExhausted)
+			return zero, r.giveUp(c, st.attempt, err, res, ReasonBudget, ErrBudgetExhausted)
 		}
 		r.stats.retried(res)
 		if r.onRetry != nil {
-			r.onRetry(Event{Place: place, Attempt: attempt, Delay: delay, Result: res, Err: err})
+			r.onRetry(Event{Place: c.place, Attempt: st.attempt, Delay: delay, Result: res, Err: err})
 		}
 		if err := sleep(ctx, delay); err != nil {
-			return zero, r.giveUp(attempt, lastErr, lastRes, place, ReasonCanceled, err)
+			return zero, r.giveUp(c, st.attempt, lastErr, lastRes, ReasonCanceled, err)
 		}
-		prev = delay
+		st.prev = delay
+		if handoff {
+			// This connection is lost: database/sql makes the next attempt
+			// on another one, and the ledger lets it count as ours.
+			st.handoffs++
+			c.handoff.put(ctx, c.key, st)
+			return zero, newError(st.attempt, err, res, c.place, reasonHandoff, driver.ErrBadConn)
+		}
 	}
 }
 
-// call runs one attempt. When a breaker admitted it, an attempt that panics
+// attempt runs op once. When a breaker admitted it, an attempt that panics
 // still reports to the breaker (as ignored) before the panic goes on.
-func call[T any](ctx context.Context, op func(context.Context) (T, error), done func(Outcome)) (v T, err error) {
+func attempt[T any](ctx context.Context, op func(context.Context) (T, error), done func(Outcome)) (v T, err error) {
 	if done == nil {
 		return op(ctx)
 	}
@@ -240,14 +282,14 @@ func call[T any](ctx context.Context, op func(context.Context) (T, error), done 
 	return v, err
 }
 
-// decide says whether an error classified as res may be retried at place,
-// or why not.
-func (p *policy) decide(ctx context.Context, res classify.Result, place Place) (bool, Reason) {
+// decide says whether an error classified as res may be retried for c, or
+// why not.
+func (p *policy) decide(ctx context.Context, res classify.Result, c *call) (bool, Reason) {
 	switch res.Class {
 	case classify.Transient, classify.TxAborted:
 		return true, 0
 	case classify.ConnLost:
-		if res.Unsent || place == PlaceConnect || p.idempotent || IsIdempotent(ctx) {
+		if res.Unsent || c.place == PlaceConnect || c.idempotent || p.idempotent || IsIdempotent(ctx) {
 			return true, 0
 		}
 		return false, ReasonAmbiguous
@@ -278,15 +320,27 @@ func permanent(attempt int, err error, res classify.Result, place Place) error {
 // giveUp counts, reports and builds the error for a retryable failure that
 // will not be retried. A breaker that refuses the first attempt leaves no
 // failure to give up on: it is counted as a rejection only.
-func (r *Retrier) giveUp(attempts int, last error, res classify.Result, place Place, reason Reason, cause error) error {
+func (r *Retrier) giveUp(c *call, attempts int, last error, res classify.Result, reason Reason, cause error) error {
 	if attempts > 0 {
 		r.stats.giveUps[res.Class%classify.NumClasses].Add(1)
 		if r.onGiveUp != nil {
-			r.onGiveUp(Event{Place: place, Attempt: attempts, Result: res, Err: last, Reason: reason})
+			r.onGiveUp(Event{Place: c.place, Attempt: attempts, Result: res, Err: last, Reason: reason})
 		}
 	}
-	return newError(attempts, last, res, place, reason, cause)
+	if c.place != PlaceOperation && errors.Is(last, driver.ErrBadConn) {
+		// database/sql would retry an error matching ErrBadConn on its own,
+		// multiplying the attempts the loop has just refused (and a
+		// connector must never return it).
+		last = &lostConnection{msg: last.Error()}
+	}
+	return newError(attempts, last, res, c.place, reason, cause)
 }
+
+// lostConnection stands for a driver.ErrBadConn the loop gives up on, with
+// its text but without matching it.
+type lostConnection struct{ msg string }
+
+func (e *lostConnection) Error() string { return e.msg }
 
 // sleep waits for d or until ctx ends, whichever comes first, and returns
 // the context's error in the second case. It leaves no timer behind.

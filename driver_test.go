@@ -1,0 +1,466 @@
+package retrysql_test
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/retrysql/retrysql"
+	"github.com/retrysql/retrysql/classify"
+	"github.com/retrysql/retrysql/strategy"
+)
+
+var (
+	serialization = &pgconn.PgError{Severity: "ERROR", Code: "40001", Message: "could not serialize access"}
+	uniqueViolate = &pgconn.PgError{Severity: "ERROR", Code: "23505", Message: "duplicate key"}
+	refused       = &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+)
+
+// fastOptions keeps waits short in tests.
+var fastOptions = []retrysql.Option{
+	retrysql.WithStrategy(classify.TxAborted, strategy.Fixed{Interval: time.Millisecond}),
+	retrysql.WithStrategy(classify.Transient, strategy.Fixed{Interval: time.Millisecond}),
+	retrysql.WithStrategy(classify.ConnLost, strategy.Fixed{Interval: time.Millisecond}),
+	retrysql.WithConnectStrategy(strategy.Fixed{Interval: time.Millisecond}),
+}
+
+// openFake opens a handle on d through retrysql.
+func openFake(t *testing.T, d *fakeDriver, opts ...retrysql.Option) *sql.DB {
+	t.Helper()
+	c, err := retrysql.NewConnector(fakeConnector{d}, append(append([]retrysql.Option{}, fastOptions...), opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func stats(t *testing.T, db *sql.DB) retrysql.Stats {
+	t.Helper()
+	r, ok := retrysql.RetrierOf(db)
+	if !ok {
+		t.Fatal("RetrierOf: not a retrysql handle")
+	}
+	return r.Stats()
+}
+
+func TestStatementRetriedOnSameConnection(t *testing.T) {
+	d := newFake(failN("exec", "UPDATE t", 2, serialization))
+	db := openFake(t, d)
+	if _, err := db.ExecContext(t.Context(), "UPDATE t"); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.count("exec", "UPDATE t"); n != 3 {
+		t.Fatalf("%d executions, want 3", n)
+	}
+	if d.opens != 1 {
+		t.Fatalf("%d connections opened, want 1", d.opens)
+	}
+	// Four attempts: the connect and three executions.
+	if st := stats(t, db); st.Attempts != 4 || st.Retries != 2 || st.RetriesByCode["40001"] != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestPermanentErrorAttemptedOnce(t *testing.T) {
+	d := newFake(failN("exec", "INSERT", 5, uniqueViolate))
+	db := openFake(t, d)
+	_, err := db.ExecContext(t.Context(), "INSERT")
+	if err != uniqueViolate {
+		t.Fatalf("got %v (%T), want the driver's error itself", err, err)
+	}
+	if n := d.count("exec", "INSERT"); n != 1 {
+		t.Fatalf("%d executions", n)
+	}
+}
+
+// TestBadConnectionBeforeSendIsHandedToDatabaseSQL: nothing was sent, so the
+// statement goes back to database/sql, which runs it on another connection;
+// the attempts are counted once, across database/sql's tries.
+func TestBadConnectionBeforeSendIsHandedToDatabaseSQL(t *testing.T) {
+	d := newFake(failN("exec", "UPDATE t", 2, driver.ErrBadConn))
+	db := openFake(t, d)
+	if _, err := db.ExecContext(t.Context(), "UPDATE t"); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.count("exec", "UPDATE t"); n != 3 {
+		t.Fatalf("%d executions, want 3", n)
+	}
+	if d.opens != 3 {
+		t.Fatalf("%d connections opened, want 3 (each lost one replaced)", d.opens)
+	}
+	// Six attempts: three connects and three executions, each counted once
+	// although database/sql made three calls; two retries, each waited for
+	// and budgeted once.
+	st := stats(t, db)
+	if st.Attempts != 6 || st.Retries != 2 || st.ByClass[classify.ConnLost].Retries != 2 {
+		t.Fatalf("stats %+v: attempts must be counted once across database/sql's tries", st)
+	}
+}
+
+func TestBadConnectionCountsAgainstMaxAttempts(t *testing.T) {
+	d := newFake(failN("exec", "UPDATE t", 100, driver.ErrBadConn))
+	db := openFake(t, d, retrysql.WithMaxAttempts(2))
+	_, err := db.ExecContext(t.Context(), "UPDATE t")
+	var e *retrysql.Error
+	if !errors.As(err, &e) || e.Reason != retrysql.ReasonAttempts {
+		t.Fatalf("got %v", err)
+	}
+	if errors.Is(err, driver.ErrBadConn) {
+		t.Fatal("the give-up error matches ErrBadConn: database/sql would retry it again")
+	}
+	if n := d.count("exec", "UPDATE t"); n != 2 {
+		t.Fatalf("%d executions, want 2: max attempts spans database/sql's tries", n)
+	}
+}
+
+func TestLostAfterSendIsAmbiguous(t *testing.T) {
+	d := newFake(failN("exec", "INSERT", 1, io.ErrUnexpectedEOF))
+	db := openFake(t, d)
+	_, err := db.ExecContext(t.Context(), "INSERT")
+	if !errors.Is(err, retrysql.ErrAmbiguous) || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("got %v", err)
+	}
+	if errors.Is(err, driver.ErrBadConn) {
+		t.Fatal("an ambiguous error must not send database/sql retrying")
+	}
+	if n := d.count("exec", "INSERT"); n != 1 {
+		t.Fatalf("%d executions: an INSERT that may have run was run again", n)
+	}
+	// Declared idempotent: retried, on a new connection.
+	d = newFake(failN("exec", "UPSERT", 1, io.ErrUnexpectedEOF))
+	db = openFake(t, d)
+	if _, err := db.ExecContext(retrysql.Idempotent(t.Context()), "UPSERT"); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.count("exec", "UPSERT"); n != 2 || d.opens != 2 {
+		t.Fatalf("%d executions on %d connections, want 2 on 2", n, d.opens)
+	}
+}
+
+func TestIdempotentQueriesPolicy(t *testing.T) {
+	script := func(op, q string, n int) error {
+		if op == "query" && n == 1 {
+			return io.ErrUnexpectedEOF
+		}
+		return nil
+	}
+	d := newFake(script)
+	db := openFake(t, d, retrysql.WithIdempotentQueries(retrysql.ReadOnlyQuery))
+	rows, err := db.QueryContext(t.Context(), "SELECT x FROM t")
+	if err != nil {
+		t.Fatalf("read-only query not retried: %v", err)
+	}
+	rows.Close()
+	_, err = db.QueryContext(t.Context(), "SELECT x FROM t FOR UPDATE")
+	if !errors.Is(err, retrysql.ErrAmbiguous) {
+		t.Fatalf("locking query: %v", err)
+	}
+	if d.count("query", "SELECT x FROM t") != 2 || d.count("query", "SELECT x FROM t FOR UPDATE") != 1 {
+		t.Fatalf("executions: %s", d)
+	}
+}
+
+func TestNothingRetriedInsideATransaction(t *testing.T) {
+	d := newFake(failN("exec", "UPDATE t", 1, serialization))
+	db := openFake(t, d)
+	tx, err := db.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tx.ExecContext(t.Context(), "UPDATE t")
+	if err != serialization {
+		t.Fatalf("got %v, want the error as it is", err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	// After the transaction, the connection retries again.
+	d.script = failN("exec", "UPDATE u", 1, serialization)
+	if _, err := db.ExecContext(t.Context(), "UPDATE u"); err != nil {
+		t.Fatal(err)
+	}
+	if d.count("exec", "UPDATE t") != 1 || d.count("exec", "UPDATE u") != 2 {
+		t.Fatalf("executions: %s", d)
+	}
+}
+
+func TestBeginIsRetried(t *testing.T) {
+	d := newFake(failN("begin", "", 1, io.ErrUnexpectedEOF)) // BEGIN changes nothing: safe
+	db := openFake(t, d)
+	tx, err := db.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.Rollback()
+	if d.count("begin", "") != 2 {
+		t.Fatalf("%d BEGINs", d.count("begin", ""))
+	}
+}
+
+func TestConnectIsRetried(t *testing.T) {
+	d := newFake(nil)
+	d.openErr = func(n int) error {
+		if n <= 2 {
+			return refused
+		}
+		return nil
+	}
+	db := openFake(t, d)
+	if err := db.PingContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if d.opens != 3 {
+		t.Fatalf("%d dials, want 3", d.opens)
+	}
+	// Refused for longer than the context allows: the context's deadline
+	// bounds the waiting, and the last real error is returned.
+	d2 := newFake(nil)
+	d2.openErr = func(int) error { return refused }
+	db2 := openFake(t, d2, retrysql.WithConnectStrategy(strategy.Fixed{Interval: 20 * time.Millisecond}))
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := db2.PingContext(ctx)
+	if !errors.Is(err, syscall.ECONNREFUSED) || time.Since(start) > time.Second {
+		t.Fatalf("got %v after %v", err, time.Since(start))
+	}
+	if errors.Is(err, driver.ErrBadConn) {
+		t.Fatal("a connector returned an error matching ErrBadConn")
+	}
+}
+
+func TestErrSkipAndErrRemoveArgumentPassThrough(t *testing.T) {
+	// A driver that answers ErrSkip to Exec (as go-sql-driver/mysql does for
+	// arguments without interpolateParams): database/sql must see the
+	// sentinel itself and prepare instead.
+	d := newFake(func(op, q string, n int) error {
+		if op == "exec" {
+			return driver.ErrSkip
+		}
+		return nil
+	})
+	db := openFake(t, d)
+	if _, err := db.ExecContext(t.Context(), "UPDATE t SET x = ?", 1, removeMe{}); err != nil {
+		t.Fatalf("ErrSkip or ErrRemoveArgument was wrapped: %v", err)
+	}
+	if d.count("prepare", "UPDATE t SET x = ?") != 1 || d.count("stmt-exec", "UPDATE t SET x = ?") != 1 {
+		t.Fatalf("database/sql did not fall back to prepare: %s", d)
+	}
+	// Three attempts: the connect, the prepare and the execution; the
+	// ErrSkip answer is not one.
+	if st := stats(t, db); st.Attempts != 3 {
+		t.Fatalf("stats %+v: ErrSkip is not an attempt", st)
+	}
+}
+
+func TestPreparedStatementRetried(t *testing.T) {
+	d := newFake(failN("stmt-exec", "UPDATE t", 2, serialization))
+	db := openFake(t, d)
+	s, err := db.PrepareContext(t.Context(), "UPDATE t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.ExecContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if d.count("stmt-exec", "UPDATE t") != 3 {
+		t.Fatalf("%s", d)
+	}
+}
+
+func TestSlowFailureNearTheDeadline(t *testing.T) {
+	d := newFake(func(op, q string, n int) error {
+		time.Sleep(40 * time.Millisecond)
+		return serialization
+	})
+	db := openFake(t, d, retrysql.WithStrategy(classify.TxAborted, strategy.Fixed{Interval: 100 * time.Millisecond}))
+	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Millisecond)
+	defer cancel()
+	_, err := db.ExecContext(ctx, "UPDATE t")
+	var e *retrysql.Error
+	if !errors.As(err, &e) || e.Reason != retrysql.ReasonDeadline || !errors.Is(err, serialization) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestDriverPanicPropagates(t *testing.T) {
+	d := newFake(failN("exec", "BOOM", 1, errPanic))
+	db := openFake(t, d)
+	defer func() {
+		if p := recover(); p == nil {
+			t.Fatal("the driver's panic was swallowed")
+		}
+	}()
+	db.ExecContext(t.Context(), "BOOM")
+}
+
+// TestConcurrentStatements runs statements from 16 goroutines, sharing one
+// context and one query, while the driver fails some with deadlocks and
+// lost connections; run with -race. A statement may still fail when its
+// connection is lost on all three of database/sql's tries (its limit, see
+// the package documentation), and only so: no goroutine continues another's
+// count of attempts.
+func TestConcurrentStatements(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	d := newFake(func(op, q string, n int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		switch calls % 5 {
+		case 1:
+			return serialization
+		case 2:
+			return driver.ErrBadConn
+		}
+		return nil
+	})
+	db := openFake(t, d, retrysql.WithBudget(nil))
+	var wg sync.WaitGroup
+	var lost, ok int32
+	var cmu sync.Mutex
+	for range 16 {
+		wg.Go(func() {
+			for range 50 {
+				_, err := db.ExecContext(t.Context(), "UPDATE t")
+				cmu.Lock()
+				switch {
+				case err == nil:
+					ok++
+				case reasonOf(err) == retrysql.ReasonNewConnection:
+					lost++
+				default:
+					t.Error(err)
+				}
+				cmu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if ok < 700 {
+		t.Fatalf("%d of 800 statements succeeded, %d lost their connection three times", ok, lost)
+	}
+}
+
+func TestHandleAPI(t *testing.T) {
+	d := newFake(nil)
+	db := openFake(t, d)
+	// Driver() is the wrapper, bound to the handle.
+	if _, ok := retrysql.RetrierOf(db); !ok {
+		t.Fatal("RetrierOf")
+	}
+	if _, ok := retrysql.RetrierOf(nil); ok {
+		t.Fatal("RetrierOf(nil)")
+	}
+	// Conn.Raw hands over the wrapper; UnwrapConn reaches the driver's own.
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		if _, ok := dc.(*fakeConn); ok {
+			return errors.New("Raw handed over the driver's connection, not the wrapper")
+		}
+		if _, ok := retrysql.UnwrapConn(dc).(*fakeConn); !ok {
+			return errors.New("UnwrapConn did not reach the driver's connection")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each handle has its own Retrier, unless shared.
+	db2 := openFake(t, d)
+	r1, _ := retrysql.RetrierOf(db)
+	r2, _ := retrysql.RetrierOf(db2)
+	if r1 == r2 {
+		t.Fatal("two handles share a Retrier")
+	}
+	shared, _ := retrysql.NewRetrier()
+	c3, err := retrysql.NewConnector(fakeConnector{d}, retrysql.WithRetrier(shared))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db3 := sql.OpenDB(c3)
+	defer db3.Close()
+	if r3, _ := retrysql.RetrierOf(db3); r3 != shared {
+		t.Fatal("WithRetrier not used")
+	}
+}
+
+func TestHandleBadInput(t *testing.T) {
+	shared, _ := retrysql.NewRetrier()
+	for name, err := range map[string]error{
+		"nil connector":               second(retrysql.NewConnector(nil)),
+		"nil option":                  second(retrysql.NewConnector(fakeConnector{newFake(nil)}, nil)),
+		"retrier and options":         second(retrysql.NewConnector(fakeConnector{newFake(nil)}, retrysql.WithRetrier(shared), retrysql.WithMaxAttempts(2))),
+		"nil retrier":                 second(retrysql.NewConnector(fakeConnector{newFake(nil)}, retrysql.WithRetrier(nil))),
+		"nil idempotent policy":       second(retrysql.NewConnector(fakeConnector{newFake(nil)}, retrysql.WithIdempotentQueries(nil))),
+		"handle option on NewRetrier": second(retrysql.NewRetrier(retrysql.WithRetrier(shared))),
+		"handle option per call":      retrysql.Do(t.Context(), shared, func(context.Context) error { return nil }, retrysql.WithIdempotentQueries(retrysql.ReadOnlyQuery)),
+		"register taken name":         retrysql.Register(retrysql.DriverPgx, newFake(nil)),
+		"register nil driver":         retrysql.Register("retry+nil", nil),
+		"register empty name":         retrysql.Register("", newFake(nil)),
+		"register bad option":         retrysql.Register("retry+bad", newFake(nil), retrysql.WithMaxAttempts(0)),
+		"open unknown driver":         second(retrysql.Open("no-such-driver", "")),
+	} {
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestRegisterAndOpen(t *testing.T) {
+	d := newFake(failN("exec", "UPDATE t", 1, serialization))
+	n := registrations.Add(1) // names stay taken for the process: -count=N runs again
+	name := fmt.Sprintf("retry+fake-register-%d", n)
+	if err := retrysql.Register(name, d, fastOptions...); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open(name, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(t.Context(), "UPDATE t"); err != nil {
+		t.Fatal(err)
+	}
+	if d.count("exec", "UPDATE t") != 2 {
+		t.Fatal("not retried through a registered driver")
+	}
+	plain := fmt.Sprintf("fake-plain-%d", n)
+	sql.Register(plain, newFake(failN("exec", "UPDATE t", 1, serialization)))
+	db2, err := retrysql.Open(plain, "", fastOptions...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	if _, err := db2.ExecContext(t.Context(), "UPDATE t"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var registrations atomic.Int32
+
+func reasonOf(err error) retrysql.Reason {
+	var e *retrysql.Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return 255
+}
