@@ -3,14 +3,12 @@ package retrysql
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"testing"
 )
 
 func goCommand(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
-	return exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), args...)
+	return exec.Command("go", args...)
 }
 
 func readFile(t *testing.T, path string) string {

@@ -54,11 +54,15 @@ func wrapStmt(inner driver.Stmt, c *conn, query string) driver.Stmt {
 	if s.checker, ok = inner.(driver.NamedValueChecker); ok {
 		mask |= 4
 	}
-	if s.converter, ok = inner.(driver.ColumnConverter); ok { //lint:ignore SA1019 see stmt.converter
+	//lint:ignore SA1019 forwarded when the driver has it
+	if s.converter, ok = inner.(driver.ColumnConverter); ok {
 		mask |= 8
 	}
 	return stmtVariant(s, &stmtExt{s}, mask)
 }
+
+// Unwrap returns the driver's own statement.
+func (s *stmt) Unwrap() driver.Stmt { return s.inner }
 
 // Close implements driver.Stmt.
 func (s *stmt) Close() error { return s.inner.Close() }
@@ -111,5 +115,5 @@ func (x stmtExt) CheckNamedValue(nv *driver.NamedValue) error { return x.s.check
 
 // ColumnConverter implements driver.ColumnConverter.
 func (x stmtExt) ColumnConverter(idx int) driver.ValueConverter {
-	return x.s.converter.ColumnConverter(idx) //lint:ignore SA1019 see stmt.converter
+	return x.s.converter.ColumnConverter(idx)
 }

@@ -1,0 +1,87 @@
+package retrysql_test
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"io"
+	"testing"
+
+	"github.com/retrysql/retrysql"
+)
+
+// benchDriver is the cheapest driver possible: every statement succeeds at
+// once, so that a benchmark measures what the wrapper adds.
+type benchDriver struct{}
+
+func (benchDriver) Open(string) (driver.Conn, error) { return benchConn{}, nil }
+
+type benchConn struct{}
+
+func (benchConn) Prepare(string) (driver.Stmt, error) { return nil, driver.ErrSkip }
+func (benchConn) Close() error                        { return nil }
+func (benchConn) Begin() (driver.Tx, error)           { return nil, driver.ErrSkip }
+func (benchConn) ExecContext(context.Context, string, []driver.NamedValue) (driver.Result, error) {
+	return driver.RowsAffected(1), nil
+}
+func (benchConn) QueryContext(context.Context, string, []driver.NamedValue) (driver.Rows, error) {
+	return &benchRows{}, nil
+}
+func (benchConn) ResetSession(context.Context) error { return nil }
+
+type benchRows struct{ done bool }
+
+func (*benchRows) Columns() []string { return []string{"x"} }
+func (*benchRows) Close() error      { return nil }
+func (r *benchRows) Next(dest []driver.Value) error {
+	if r.done {
+		return io.EOF
+	}
+	r.done = true
+	dest[0] = int64(1)
+	return nil
+}
+
+type benchConnector struct{}
+
+func (benchConnector) Connect(context.Context) (driver.Conn, error) { return benchConn{}, nil }
+func (benchConnector) Driver() driver.Driver                        { return benchDriver{} }
+
+// BenchmarkStatement runs database/sql's Exec and Query on the raw fake
+// driver and on the same driver wrapped with retrysql's defaults (budget,
+// breaker, classifier), in one run: the difference is the wrapper's cost on
+// the first-attempt path.
+func BenchmarkStatement(b *testing.B) {
+	wrapped, err := retrysql.NewConnector(benchConnector{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, h := range []struct {
+		name string
+		db   *sql.DB
+	}{
+		{"driver=raw", sql.OpenDB(benchConnector{})},
+		{"driver=retrysql", sql.OpenDB(wrapped)},
+	} {
+		defer h.db.Close()
+		ctx := context.Background()
+		b.Run("op=Exec/"+h.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := h.db.ExecContext(ctx, "UPDATE t SET x = 1"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("op=Query/"+h.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				rows, err := h.db.QueryContext(ctx, "SELECT x FROM t")
+				if err != nil {
+					b.Fatal(err)
+				}
+				rows.Close()
+			}
+		})
+	}
+}
