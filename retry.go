@@ -170,7 +170,7 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, c *call, op func(con
 	}
 	var st loopState
 	resumed := false
-	if c.handoff != nil {
+	if c.handoff != nil && c.handoff.n.Load() != 0 {
 		st, resumed = c.handoff.take(ctx, c.key)
 	}
 	if !resumed && p.maxElapsed > 0 {
