@@ -464,3 +464,42 @@ func reasonOf(err error) retrysql.Reason {
 	}
 	return 255
 }
+
+// closingFakeConnector is a connector with Close, which database/sql calls from
+// DB.Close; the wrapper must forward it.
+type closingFakeConnector struct {
+	fakeConnector
+	closed *atomic.Bool
+}
+
+func (c closingFakeConnector) Close() error { c.closed.Store(true); return nil }
+
+func TestConnectorPlumbing(t *testing.T) {
+	var closed atomic.Bool
+	c, err := retrysql.NewConnector(closingFakeConnector{fakeConnector{newFake(nil)}, &closed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.(io.Closer); !ok {
+		t.Fatal("the wrapper hides the connector's Close")
+	}
+	db := sql.OpenDB(c)
+	if err := db.PingContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := db.Driver().(*fakeDriver); ok {
+		t.Fatal("Connector.Driver() is the driver's, not the wrapper")
+	}
+	if _, ok := retrysql.RetrierOf(db); !ok {
+		t.Fatal("the wrapper's driver does not lead to the handle's Retrier")
+	}
+	db.Close()
+	if !closed.Load() {
+		t.Fatal("DB.Close did not reach the driver's connector")
+	}
+	// A connector without Close gets none.
+	c2, _ := retrysql.NewConnector(fakeConnector{newFake(nil)})
+	if _, ok := c2.(io.Closer); ok {
+		t.Fatal("the wrapper adds a Close the driver's connector lacks")
+	}
+}
