@@ -27,6 +27,9 @@ type conn struct {
 	inner driver.Conn
 	h     *handle
 	inTx  atomic.Bool
+	// txst is RunInTx's view of the transaction under way, if RunInTx
+	// began it; set by BeginTx, cleared when the transaction ends.
+	txst atomic.Pointer[txState]
 
 	// The driver's optional interfaces, nil when it lacks them.
 	execer    driver.ExecerContext
@@ -87,6 +90,20 @@ func wrapConn(inner driver.Conn, h *handle) driver.Conn {
 	return connVariant(c, &connExt{c}, mask)
 }
 
+// retrier returns the handle's Retrier (for RunInTx on a *sql.Conn).
+func (c *conn) retrier() *Retrier { return c.h.r }
+
+// inTxFailed tells RunInTx, if it runs the transaction, of a statement
+// that failed inside it.
+func (c *conn) inTxFailed(err error) error {
+	if err != nil && err != driver.ErrSkip {
+		if st := c.txst.Load(); st != nil {
+			st.noteStatementError(err, c.h.r.policy.classify(err))
+		}
+	}
+	return err
+}
+
 // Unwrap returns the driver's own connection. Code that needs it (pgx's
 // CopyFrom, LISTEN) reaches it through database/sql's Conn.Raw and
 // UnwrapConn. What it does on it is not retried.
@@ -145,7 +162,8 @@ func (x connExt) ExecContext(ctx context.Context, query string, args []driver.Na
 		return c.legacyEx.Exec(query, vals)
 	}
 	if c.inTx.Load() {
-		return exec(ctx)
+		r, err := exec(ctx)
+		return r, c.inTxFailed(err)
 	}
 	call := c.statement(query, false)
 	return run(ctx, c.h.r, &c.h.r.policy, &call, exec)
@@ -167,7 +185,8 @@ func (x connExt) QueryContext(ctx context.Context, query string, args []driver.N
 		return c.legacyQ.Query(query, vals)
 	}
 	if c.inTx.Load() {
-		return query1(ctx)
+		rows, err := query1(ctx)
+		return rows, c.inTxFailed(err)
 	}
 	call := c.statement(query, false)
 	if f := c.h.idempotentQuery; f != nil {
@@ -196,6 +215,7 @@ func (x connExt) PrepareContext(ctx context.Context, query string) (driver.Stmt,
 	)
 	if c.inTx.Load() {
 		s, err = prepare(ctx)
+		err = c.inTxFailed(err)
 	} else {
 		call := c.statement(query, true)
 		s, err = run(ctx, c.h.r, &c.h.r.policy, &call, prepare)
@@ -221,10 +241,15 @@ func (x connExt) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx,
 		return legacyBegin(ctx, c.inner, opts)
 	}
 	call := c.statement(beginKey, true)
+	st, _ := ctx.Value(txStateKey{}).(*txState)
+	// Under RunInTx, the transaction is the request that funds retries,
+	// not its BEGIN.
+	call.noDeposit = st != nil
 	t, err := run(ctx, c.h.r, &c.h.r.policy, &call, begin)
 	if err != nil {
 		return nil, err
 	}
+	c.txst.Store(st)
 	c.inTx.Store(true)
 	return &tx{inner: t, c: c}, nil
 }

@@ -2,11 +2,14 @@ package retrysql_test
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/retrysql/retrysql"
 	"github.com/retrysql/retrysql/classify"
@@ -43,4 +46,31 @@ func ExampleDo_ambiguous() {
 	})
 	fmt.Println(errors.Is(err, retrysql.ErrAmbiguous), retrysql.Attempts(err))
 	// Output: true 1
+}
+
+func ExampleRunInTx() {
+	// A driver whose second statement deadlocks the first time.
+	d := newFake(failN("exec", "UPDATE accounts SET balance = balance + 10 WHERE id = 2", 1,
+		&mysql.MySQLError{Number: 1213, Message: "Deadlock found when trying to get lock; try restarting transaction"}))
+	connector, err := retrysql.NewConnector(fakeConnector{d},
+		retrysql.WithStrategy(classify.TxAborted, strategy.Fixed{Interval: time.Millisecond}))
+	if err != nil {
+		panic(err)
+	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
+
+	runs := 0
+	err = retrysql.RunInTx(context.Background(), db, nil, func(ctx context.Context, tx *sql.Tx) error {
+		runs++ // fn may run several times: keep outside effects idempotent
+		if _, err := tx.ExecContext(ctx, "UPDATE accounts SET balance = balance - 10 WHERE id = 1"); err != nil {
+			return fmt.Errorf("debit: %w", err) // wrap with %w, so that RunInTx sees the cause
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE accounts SET balance = balance + 10 WHERE id = 2"); err != nil {
+			return fmt.Errorf("credit: %w", err)
+		}
+		return nil
+	})
+	fmt.Println(runs, err)
+	// Output: 2 <nil>
 }

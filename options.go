@@ -61,6 +61,7 @@ type config struct {
 	policy
 	call     bool // options for one call: only the policy may change
 	handle   bool // options for a database handle: the driver-level options are allowed
+	tx       bool // options for one RunInTx: WithRetrier is allowed too
 	budget   Budget
 	breaker  Breaker
 	onRetry  func(Event)
@@ -112,9 +113,14 @@ func handleOption(name string, f func(*config) error) Option {
 // WithRetrier makes the handle use r, with its policy, budget, breaker,
 // hooks and counters, instead of a Retrier of its own; several handles (or
 // the work around them, through Do) can so share one budget. It cannot be
-// combined with options that configure a Retrier.
+// combined with options that configure a Retrier. Given to RunInTx, it
+// chooses the Retrier of that call (and the per-call options then change
+// its policy for the call).
 func WithRetrier(r *Retrier) Option {
-	return handleOption("WithRetrier", func(c *config) error {
+	return optionFunc(func(c *config) error {
+		if !c.handle && !c.tx {
+			return errors.New("retrysql: WithRetrier configures a database handle or a RunInTx call, not a Retrier or a Do call")
+		}
 		if r == nil {
 			return errors.New("retrysql: WithRetrier(nil)")
 		}

@@ -145,6 +145,12 @@ type call struct {
 	// of starting afresh.
 	handoff *ledger
 	key     string
+	// inCommit, for a transaction: the attempt failed while COMMIT was in
+	// flight (set by the attempt itself).
+	inCommit bool
+	// readOnly, for a transaction: it was begun READ ONLY, so it wrote
+	// nothing and a lost COMMIT is harmless.
+	readOnly bool
 }
 
 // loopState is what the loop knows of an operation between attempts.
@@ -221,7 +227,11 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, c *call, op func(con
 			if reason == ReasonPermanent {
 				return zero, permanent(st.attempt, err, res, c.place)
 			}
-			return zero, r.giveUp(c, st.attempt, err, res, reason, ErrAmbiguous)
+			cause := ErrAmbiguous
+			if c.place == PlaceTransaction {
+				cause = ErrAmbiguousCommit
+			}
+			return zero, r.giveUp(c, st.attempt, err, res, reason, cause)
 		}
 		if ctx.Err() != nil {
 			return zero, r.giveUp(c, st.attempt, err, res, ReasonCanceled, ctx.Err())
@@ -286,16 +296,31 @@ func attempt[T any](ctx context.Context, op func(context.Context) (T, error), do
 // why not.
 func (p *policy) decide(ctx context.Context, res classify.Result, c *call) (bool, Reason) {
 	switch res.Class {
-	case classify.Transient, classify.TxAborted:
+	case classify.Transient:
+		if c.readOnly && res.Code == readOnlyTransaction {
+			// The transaction was begun READ ONLY: the write is the
+			// application's mistake, not a failover.
+			return false, ReasonPermanent
+		}
+		return true, 0
+	case classify.TxAborted:
 		return true, 0
 	case classify.ConnLost:
 		if res.Unsent || c.place == PlaceConnect || c.idempotent || p.idempotent || IsIdempotent(ctx) {
+			return true, 0
+		}
+		if c.place == PlaceTransaction && (!c.inCommit || c.readOnly) {
+			// Before COMMIT the server rolls the transaction back with its
+			// connection; a read-only transaction wrote nothing.
 			return true, 0
 		}
 		return false, ReasonAmbiguous
 	}
 	return false, ReasonPermanent
 }
+
+// readOnlyTransaction is PostgreSQL's read_only_sql_transaction (25006).
+const readOnlyTransaction = "25006"
 
 // outcome tells the breaker what a failed attempt says about the server.
 func outcome(ctx context.Context, err error, res classify.Result, place Place) Outcome {

@@ -88,7 +88,8 @@ func (x stmtExt) ExecContext(ctx context.Context, args []driver.NamedValue) (dri
 	s := x.s
 	exec := func(ctx context.Context) (driver.Result, error) { return s.execer.ExecContext(ctx, args) }
 	if s.c.inTx.Load() {
-		return exec(ctx)
+		r, err := exec(ctx)
+		return r, s.c.inTxFailed(err)
 	}
 	call := s.c.statement(s.query, false)
 	return run(ctx, s.c.h.r, &s.c.h.r.policy, &call, exec)
@@ -100,7 +101,8 @@ func (x stmtExt) QueryContext(ctx context.Context, args []driver.NamedValue) (dr
 	s := x.s
 	query := func(ctx context.Context) (driver.Rows, error) { return s.queryer.QueryContext(ctx, args) }
 	if s.c.inTx.Load() {
-		return query(ctx)
+		rows, err := query(ctx)
+		return rows, s.c.inTxFailed(err)
 	}
 	call := s.c.statement(s.query, false)
 	if f := s.c.h.idempotentQuery; f != nil {

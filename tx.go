@@ -14,12 +14,17 @@ var _ driver.Tx = (*tx)(nil)
 
 // Commit implements driver.Tx.
 func (t *tx) Commit() error {
-	defer t.c.inTx.Store(false)
+	defer t.end()
 	return t.inner.Commit()
 }
 
 // Rollback implements driver.Tx.
 func (t *tx) Rollback() error {
-	defer t.c.inTx.Store(false)
+	defer t.end()
 	return t.inner.Rollback()
+}
+
+func (t *tx) end() {
+	t.c.txst.Store(nil)
+	t.c.inTx.Store(false)
 }
