@@ -122,13 +122,17 @@ func newError(attempts int, last error, res classify.Result, place Place, reason
 // Error describes the failure: why retrying stopped, after how many
 // attempts, and the last error.
 func (e *Error) Error() string {
+	reason := e.Reason.String()
+	if e.Reason == ReasonAmbiguous && e.Place == PlaceTransaction {
+		reason = "commit outcome unknown, not replayed"
+	}
 	if e.Err == nil {
-		return fmt.Sprintf("retrysql: %s; %s not attempted", e.Reason, e.Place)
+		return fmt.Sprintf("retrysql: %s; %s not attempted", reason, e.Place)
 	}
 	if e.Attempts == 1 {
-		return fmt.Sprintf("retrysql: %s after 1 attempt: %v", e.Reason, e.Err)
+		return fmt.Sprintf("retrysql: %s after 1 attempt: %v", reason, e.Err)
 	}
-	return fmt.Sprintf("retrysql: %s after %d attempts: %v", e.Reason, e.Attempts, e.Err)
+	return fmt.Sprintf("retrysql: %s after %d attempts: %v", reason, e.Attempts, e.Err)
 }
 
 // Unwrap returns the last error and the cause of stopping, if any.
