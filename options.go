@@ -12,8 +12,17 @@ import (
 )
 
 // DefaultMaxAttempts is the number of attempts, the first included, made
-// unless WithMaxAttempts says otherwise.
+// unless WithMaxAttempts says otherwise, after any error but a tx-aborted
+// one.
 const DefaultMaxAttempts = 10
+
+// DefaultTxAbortedAttempts is the number of attempts made after tx-aborted
+// errors (deadlocks, serialization failures) unless WithMaxAttempts or
+// WithClassAttempts says otherwise. Under contention many transactions need
+// several tries and each try is quick; the contention benchmark
+// (BENCHMARKS.md) gives up transfers at 10 and none at 50, the limit
+// cockroach-go uses too. Time is bounded by the context and WithMaxElapsed.
+const DefaultTxAbortedAttempts = 50
 
 // The default strategies, by the class of the error and for connecting:
 //
@@ -48,11 +57,17 @@ func (f optionFunc) apply(c *config) error { return f(c) }
 // is immutable once built, so a Retrier's policy is shared by every call
 // made without options.
 type policy struct {
-	classifier  classify.Classifier
+	classifier classify.Classifier
+	// unbudgeted holds the classes whose retries the budget does not
+	// charge; nil means the default (tx-aborted only), set means exactly
+	// those (see WithBudgetClasses).
+	unbudgeted  *[classify.NumClasses]bool
 	byClass     [classify.NumClasses]strategy.Strategy
 	connect     strategy.Strategy
 	byCode      map[string]strategy.Strategy
 	maxAttempts int
+	// classAttempts overrides maxAttempts by the class of the last error.
+	classAttempts [classify.NumClasses]int
 	maxElapsed  time.Duration
 	idempotent  bool
 }
@@ -224,15 +239,32 @@ func WithConnectStrategy(s strategy.Strategy) Option {
 	})
 }
 
-// WithMaxAttempts sets the maximum number of attempts, the first included;
-// n must be at least 1 (1 disables retries). The default is
-// DefaultMaxAttempts.
+// WithMaxAttempts sets the maximum number of attempts, the first included,
+// whatever the error's class (WithClassAttempts refines it by class); n
+// must be at least 1 (1 disables retries). The default is
+// DefaultMaxAttempts, and DefaultTxAbortedAttempts after tx-aborted errors.
 func WithMaxAttempts(n int) Option {
 	return retrierOption(func(cfg *config) error {
 		if n < 1 {
 			return fmt.Errorf("retrysql: max attempts %d is below 1", n)
 		}
 		cfg.maxAttempts = n
+		return nil
+	})
+}
+
+// WithClassAttempts sets the maximum number of attempts, the first
+// included, when the last error is of class; it overrides WithMaxAttempts
+// for that class. n must be at least 1.
+func WithClassAttempts(class classify.Class, n int) Option {
+	return retrierOption(func(cfg *config) error {
+		if class >= classify.NumClasses {
+			return fmt.Errorf("retrysql: unknown class %v", class)
+		}
+		if n < 1 {
+			return fmt.Errorf("retrysql: max attempts %d is below 1", n)
+		}
+		cfg.classAttempts[class] = n
 		return nil
 	})
 }
@@ -313,6 +345,38 @@ func WithOnGiveUp(f func(Event)) Option {
 	})
 }
 
+// WithBudgetClasses sets the classes whose retries draw from the budget.
+// The default is transient and conn-lost: a lost connection or an
+// overloaded server is what a retry storm makes worse, while a deadlock or
+// a serialization failure is contention between healthy transactions, which
+// backoff and the attempt limit bound (and which would exhaust a 20%
+// budget on any busy table: under contention most transactions need a
+// retry).
+func WithBudgetClasses(classes ...classify.Class) Option {
+	return retrierOption(func(cfg *config) error {
+		var un [classify.NumClasses]bool
+		for i := range un {
+			un[i] = true
+		}
+		for _, c := range classes {
+			if c >= classify.NumClasses {
+				return fmt.Errorf("retrysql: unknown class %v", c)
+			}
+			un[c] = false
+		}
+		cfg.unbudgeted = &un
+		return nil
+	})
+}
+
+// budgeted reports whether retries of class draw from the budget.
+func (p *policy) budgeted(class classify.Class) bool {
+	if p.unbudgeted == nil {
+		return class != classify.TxAborted
+	}
+	return !p.unbudgeted[class%classify.NumClasses]
+}
+
 // defaultConfig returns the configuration of a new Retrier: the default
 // policy, a fresh budget and a fresh breaker.
 func defaultConfig() config {
@@ -336,11 +400,17 @@ func (p *policy) classify(err error) classify.Result {
 	return p.classifier.Classify(err)
 }
 
-func (p *policy) attempts() int {
-	if p.maxAttempts == 0 {
-		return DefaultMaxAttempts
+func (p *policy) attempts(class classify.Class) int {
+	if n := p.classAttempts[class%classify.NumClasses]; n > 0 {
+		return n
 	}
-	return p.maxAttempts
+	if p.maxAttempts > 0 {
+		return p.maxAttempts
+	}
+	if class == classify.TxAborted {
+		return DefaultTxAbortedAttempts
+	}
+	return DefaultMaxAttempts
 }
 
 // strategy picks the strategy for a retry after res at place: by code, then

@@ -236,7 +236,7 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, c *call, op func(con
 		if ctx.Err() != nil {
 			return zero, r.giveUp(c, st.attempt, err, res, ReasonCanceled, ctx.Err())
 		}
-		if st.attempt >= p.attempts() {
+		if st.attempt >= p.attempts(res.Class) {
 			return zero, r.giveUp(c, st.attempt, err, res, ReasonAttempts, nil)
 		}
 		handoff := c.handoff != nil && res.Class == classify.ConnLost
@@ -253,7 +253,7 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, c *call, op func(con
 		if p.maxElapsed > 0 && wake.Sub(st.start) > p.maxElapsed {
 			return zero, r.giveUp(c, st.attempt, err, res, ReasonElapsed, nil)
 		}
-		if r.budget != nil && !r.budget.Retry(now) {
+		if r.budget != nil && p.budgeted(res.Class) && !r.budget.Retry(now) {
 			r.stats.denials[res.Class%classify.NumClasses].Add(1)
 			return zero, r.giveUp(c, st.attempt, err, res, ReasonBudget, ErrBudgetExhausted)
 		}

@@ -307,17 +307,42 @@ func (b *denyAll) Retry(time.Time) bool { b.retries.Add(1); return false }
 func TestBudgetExhausted(t *testing.T) {
 	b := &denyAll{}
 	r := newRetrier(t, nil, retrysql.WithBudget(b))
-	s := &script{errs: []error{errAborted}}
+	s := &script{errs: []error{errLostEarly}}
 	err := retrysql.Do(t.Context(), r, s.op)
-	if !errors.Is(err, retrysql.ErrBudgetExhausted) || !errors.Is(err, errAborted) || s.calls.Load() != 1 {
+	if !errors.Is(err, retrysql.ErrBudgetExhausted) || !errors.Is(err, errLostEarly) || s.calls.Load() != 1 {
 		t.Fatalf("got %v after %d calls", err, s.calls.Load())
 	}
 	if b.requests.Load() != 1 || b.retries.Load() != 1 {
 		t.Fatalf("budget asked %d requests, %d retries", b.requests.Load(), b.retries.Load())
 	}
-	if st := r.Stats(); st.BudgetDenials != 1 || st.ByClass[classify.TxAborted].BudgetDenials != 1 || st.GiveUps != 1 {
+	if st := r.Stats(); st.BudgetDenials != 1 || st.ByClass[classify.ConnLost].BudgetDenials != 1 || st.GiveUps != 1 {
 		t.Fatalf("stats %+v", st)
 	}
+}
+
+// TestBudgetClasses: by default contention (tx-aborted) does not draw from
+// the budget; WithBudgetClasses says which classes do.
+func TestBudgetClasses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &denyAll{}
+		r := newRetrier(t, nil, retrysql.WithBudget(b))
+		if err := retrysql.Do(t.Context(), r, (&script{errs: []error{errAborted, errAborted}}).op); err != nil {
+			t.Fatalf("a deadlock was charged to the budget: %v", err)
+		}
+		if err := retrysql.Do(t.Context(), r, (&script{errs: []error{errTransient}}).op); !errors.Is(err, retrysql.ErrBudgetExhausted) {
+			t.Fatalf("a transient error was not charged: %v", err)
+		}
+		r = newRetrier(t, nil, retrysql.WithBudget(b), retrysql.WithBudgetClasses(classify.TxAborted))
+		if err := retrysql.Do(t.Context(), r, (&script{errs: []error{errAborted}}).op); !errors.Is(err, retrysql.ErrBudgetExhausted) {
+			t.Fatalf("WithBudgetClasses(TxAborted): %v", err)
+		}
+		if err := retrysql.Do(t.Context(), r, (&script{errs: []error{errTransient}}).op); err != nil {
+			t.Fatalf("WithBudgetClasses(TxAborted) still charged a transient error: %v", err)
+		}
+		if _, err := retrysql.NewRetrier(retrysql.WithBudgetClasses(9)); err == nil {
+			t.Fatal("unknown class accepted")
+		}
+	})
 }
 
 func TestRealBudgetIsShared(t *testing.T) {
@@ -558,15 +583,38 @@ func TestNewRetrierDefaults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The default budget starts with its floor's burst; the default
-		// breaker is closed; ten attempts in all.
-		s := &script{errs: make([]error, 20)}
-		for i := range s.errs {
-			s.errs[i] = errAborted
+		// Ten attempts after transient errors, fifty after tx-aborted ones;
+		// the default budget does not charge contention.
+		for _, tc := range []struct {
+			err  error
+			want int
+		}{{errTransient, retrysql.DefaultMaxAttempts}, {errAborted, retrysql.DefaultTxAbortedAttempts}} {
+			s := &script{errs: make([]error, 100)}
+			for i := range s.errs {
+				s.errs[i] = tc.err
+			}
+			err = retrysql.Do(t.Context(), r, s.op)
+			if retrysql.Attempts(err) != tc.want || int(s.calls.Load()) != tc.want {
+				t.Fatalf("%v: %v after %d calls, want %d", tc.err, err, s.calls.Load(), tc.want)
+			}
 		}
-		err = retrysql.Do(t.Context(), r, s.op)
-		if retrysql.Attempts(err) != retrysql.DefaultMaxAttempts || s.calls.Load() != retrysql.DefaultMaxAttempts {
-			t.Fatalf("%v after %d calls", err, s.calls.Load())
+		// WithMaxAttempts covers every class; WithClassAttempts refines it.
+		r, _ = retrysql.NewRetrier(retrysql.WithClassifier(testClassifier), retrysql.WithMaxAttempts(3),
+			retrysql.WithClassAttempts(classify.Transient, 5))
+		for _, tc := range []struct {
+			err  error
+			want int
+		}{{errAborted, 3}, {errTransient, 5}} {
+			s := &script{errs: make([]error, 10)}
+			for i := range s.errs {
+				s.errs[i] = tc.err
+			}
+			if err := retrysql.Do(t.Context(), r, s.op); retrysql.Attempts(err) != tc.want {
+				t.Fatalf("%v: %v, want %d attempts", tc.err, err, tc.want)
+			}
+		}
+		if _, err := retrysql.NewRetrier(retrysql.WithClassAttempts(classify.Transient, 0)); err == nil {
+			t.Fatal("WithClassAttempts(0) accepted")
 		}
 	})
 }
@@ -580,8 +628,8 @@ func TestErrorMessages(t *testing.T) {
 			"retrysql: attempts exhausted after 1 attempt: lock not available"},
 		{retrysql.Do(t.Context(), newRetrier(t, nil), (&script{errs: []error{errLostSent}}).op),
 			"retrysql: outcome unknown, not retried after 1 attempt: connection reset after the request was sent"},
-		{retrysql.Do(t.Context(), newRetrier(t, nil, retrysql.WithBudget(&denyAll{})), (&script{errs: []error{errAborted}}).op),
-			"retrysql: retry budget exhausted after 1 attempt: deadlock detected"},
+		{retrysql.Do(t.Context(), newRetrier(t, nil, retrysql.WithBudget(&denyAll{})), (&script{errs: []error{errTransient}}).op),
+			"retrysql: retry budget exhausted after 1 attempt: lock not available"},
 	} {
 		if tc.err == nil || tc.err.Error() != tc.want {
 			t.Errorf("got %q, want %q", tc.err, tc.want)

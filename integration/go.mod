@@ -4,11 +4,13 @@ go 1.26.0
 
 require (
 	github.com/Shopify/toxiproxy/v2 v2.12.0
+	github.com/cockroachdb/cockroach-go/v2 v2.4.2
 	github.com/go-sql-driver/mysql v1.10.1
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/jmoiron/sqlx v1.4.0
 	github.com/prometheus/client_golang v1.21.1
-	github.com/retrysql/retrysql v0.0.0-00010101000000-000000000000
+	github.com/retrysql/retrysql v0.0.0
+	github.com/retrysql/retrysql/examples v0.0.0-00010101000000-000000000000
 	github.com/rs/zerolog v1.33.0
 	github.com/testcontainers/testcontainers-go v0.45.0
 	github.com/testcontainers/testcontainers-go/modules/mysql v0.45.0
@@ -90,3 +92,5 @@ require (
 )
 
 replace github.com/retrysql/retrysql => ../
+
+replace github.com/retrysql/retrysql/examples => ../examples

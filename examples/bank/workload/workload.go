@@ -1,0 +1,380 @@
+// Package workload is the bank workload of retrysql's demo and contention
+// benchmark: workers make random transfers between a few accounts, each
+// transfer a transaction that debits one account, credits another and
+// writes a ledger row, so that contention makes real serialization failures
+// (PostgreSQL) and deadlocks (MariaDB, or PostgreSQL with rows locked in
+// random order). Afterwards Check proves that no transfer was lost or
+// applied twice.
+package workload
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/retrysql/retrysql"
+)
+
+// Dialect is the SQL flavour of the database.
+type Dialect int
+
+const (
+	Postgres Dialect = iota
+	MySQL
+)
+
+// Order is the order in which a transfer touches its two accounts.
+type Order int
+
+const (
+	// Sorted touches the lower account first: no deadlocks, only
+	// serialization failures under SERIALIZABLE.
+	Sorted Order = iota
+	// Random touches them in a random order, locking each with FOR UPDATE:
+	// concurrent transfers deadlock.
+	Random
+)
+
+// Runner runs fn as one transaction on db, retrying as it sees fit:
+// retrysql.RunInTx with some options, or another library.
+type Runner func(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(context.Context, *sql.Tx) error) error
+
+// RunInTx returns a Runner that uses retrysql.RunInTx with options.
+func RunInTx(options ...retrysql.Option) Runner {
+	return func(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(context.Context, *sql.Tx) error) error {
+		return retrysql.RunInTx(ctx, db, opts, fn, options...)
+	}
+}
+
+// Config describes one run.
+type Config struct {
+	Dialect   Dialect
+	Order     Order
+	Isolation sql.IsolationLevel
+	Accounts  int           // accounts, all of them hot
+	Workers   int           // goroutines making transfers
+	Duration  time.Duration // how long new transfers are started
+	// TransferTimeout bounds one transfer, retries included (default 30s).
+	TransferTimeout time.Duration
+	Runner          Runner
+	// Ambiguous reports an error that leaves the transfer's outcome
+	// unknown (default: errors.Is ErrAmbiguousCommit or ErrAmbiguous).
+	Ambiguous func(error) bool
+	// Progress, if set, is called about every Every with the counts so
+	// far.
+	Progress func(Progress)
+	Every    time.Duration
+	Seed     uint64
+}
+
+// Initial is every account's balance after Setup.
+const Initial = 1_000_000
+
+// Progress is a snapshot during a run.
+type Progress struct {
+	Elapsed   time.Duration
+	Committed int64
+	Runs      int64 // runs of the transaction function, replays included
+}
+
+// Outcome is what a transfer's caller was told.
+type Outcome uint8
+
+const (
+	Committed Outcome = iota
+	Failed
+	Ambiguous
+)
+
+// Result of a run.
+type Result struct {
+	Elapsed   time.Duration
+	Outcomes  map[int64]Outcome // by transfer id
+	Committed int
+	Failed    int
+	Ambiguous int
+	Runs      int64           // runs of the transaction function
+	Latencies []time.Duration // of committed transfers, retries included, sorted
+	Errors    map[string]int  // failures by error text, a few examples
+}
+
+// Percentile returns the p-th percentile (0..100) of committed latencies.
+func (r Result) Percentile(p float64) time.Duration {
+	if len(r.Latencies) == 0 {
+		return 0
+	}
+	i := int(float64(len(r.Latencies)-1) * p / 100)
+	return r.Latencies[i]
+}
+
+// PerSecond returns committed transfers per second.
+func (r Result) PerSecond() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Committed) / r.Elapsed.Seconds()
+}
+
+// Setup creates (or re-creates) the tables: n accounts with Initial each,
+// and an empty ledger without any unique constraint, so that a transfer
+// applied twice shows instead of being blocked.
+func Setup(ctx context.Context, db *sql.DB, d Dialect, n int) error {
+	if n < 2 {
+		return fmt.Errorf("workload: %d accounts: a transfer needs two", n)
+	}
+	stmts := []string{
+		"DROP TABLE IF EXISTS bank_ledger",
+		"DROP TABLE IF EXISTS bank_accounts",
+		"CREATE TABLE bank_accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL)",
+		"CREATE TABLE bank_ledger (transfer_id BIGINT NOT NULL, src INT NOT NULL, dst INT NOT NULL, amount BIGINT NOT NULL)",
+		"CREATE INDEX bank_ledger_transfer ON bank_ledger (transfer_id)",
+	}
+	for _, s := range stmts {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("workload: %s: %w", s, err)
+		}
+	}
+	vals := make([]string, 0, n)
+	for i := 1; i <= n; i++ {
+		vals = append(vals, fmt.Sprintf("(%d, %d)", i, Initial))
+	}
+	for chunk := range slices.Chunk(vals, 500) {
+		q := "INSERT INTO bank_accounts (id, balance) VALUES " + strings.Join(chunk, ", ")
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("workload: filling accounts: %w", err)
+		}
+	}
+	return nil
+}
+
+// Run makes transfers for cfg.Duration with cfg.Workers goroutines, then
+// waits for those under way, and reports what each caller was told.
+func Run(ctx context.Context, db *sql.DB, cfg Config) (Result, error) {
+	if cfg.Workers < 1 || cfg.Accounts < 2 || cfg.Duration <= 0 || cfg.Runner == nil {
+		return Result{}, fmt.Errorf("workload: need workers ≥ 1, accounts ≥ 2, a duration and a runner; got %+v", cfg)
+	}
+	if cfg.TransferTimeout <= 0 {
+		cfg.TransferTimeout = 30 * time.Second
+	}
+	if cfg.Ambiguous == nil {
+		cfg.Ambiguous = func(err error) bool {
+			return errors.Is(err, retrysql.ErrAmbiguousCommit) || errors.Is(err, retrysql.ErrAmbiguous)
+		}
+	}
+	q := queries(cfg.Dialect)
+	opts := &sql.TxOptions{Isolation: cfg.Isolation}
+	var (
+		runs, committed atomic.Int64
+		mu              sync.Mutex
+		res             = Result{Outcomes: map[int64]Outcome{}, Errors: map[string]int{}}
+		wg              sync.WaitGroup
+	)
+	start := time.Now()
+	stop := start.Add(cfg.Duration)
+	if cfg.Progress != nil && cfg.Every > 0 {
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			t := time.NewTicker(cfg.Every)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					cfg.Progress(Progress{Elapsed: time.Since(start), Committed: committed.Load(), Runs: runs.Load()})
+				}
+			}
+		}()
+	}
+	for w := range cfg.Workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(w)))
+			var lat []time.Duration
+			outcomes := map[int64]Outcome{}
+			errs := map[string]int{}
+			for seq := int64(0); time.Now().Before(stop) && ctx.Err() == nil; seq++ {
+				id := int64(w)<<32 | seq
+				a := 1 + rng.IntN(cfg.Accounts)
+				b := 1 + rng.IntN(cfg.Accounts-1)
+				if b >= a {
+					b++
+				}
+				amount := int64(1 + rng.IntN(100))
+				first, second := a, b
+				switch cfg.Order {
+				case Sorted:
+					first, second = min(a, b), max(a, b)
+				case Random:
+					if rng.IntN(2) == 0 {
+						first, second = b, a
+					}
+				}
+				fn := func(ctx context.Context, tx *sql.Tx) error {
+					runs.Add(1)
+					if cfg.Order == Random {
+						for _, acct := range []int{first, second} {
+							var bal int64
+							if err := tx.QueryRowContext(ctx, q.lock, acct).Scan(&bal); err != nil {
+								return fmt.Errorf("lock %d: %w", acct, err)
+							}
+						}
+					}
+					for _, acct := range []int{first, second} {
+						delta := amount
+						if acct == a {
+							delta = -amount
+						}
+						if _, err := tx.ExecContext(ctx, q.update, delta, acct); err != nil {
+							return fmt.Errorf("update %d: %w", acct, err)
+						}
+					}
+					if _, err := tx.ExecContext(ctx, q.ledger, id, a, b, amount); err != nil {
+						return fmt.Errorf("ledger: %w", err)
+					}
+					return nil
+				}
+				tctx, cancel := context.WithTimeout(ctx, cfg.TransferTimeout)
+				t0 := time.Now()
+				err := cfg.Runner(tctx, db, opts, fn)
+				cancel()
+				switch {
+				case err == nil:
+					outcomes[id] = Committed
+					lat = append(lat, time.Since(t0))
+					committed.Add(1)
+				case cfg.Ambiguous(err):
+					outcomes[id] = Ambiguous
+				default:
+					outcomes[id] = Failed
+					if len(errs) < 5 {
+						errs[err.Error()]++
+					}
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			res.Latencies = append(res.Latencies, lat...)
+			for id, o := range outcomes {
+				res.Outcomes[id] = o
+			}
+			for e, n := range errs {
+				res.Errors[e] += n
+			}
+		})
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	res.Runs = runs.Load()
+	slices.Sort(res.Latencies)
+	for _, o := range res.Outcomes {
+		switch o {
+		case Committed:
+			res.Committed++
+		case Failed:
+			res.Failed++
+		case Ambiguous:
+			res.Ambiguous++
+		}
+	}
+	return res, ctx.Err()
+}
+
+// Check is the verdict on a run: the invariants a correct run keeps.
+type Check struct {
+	Balance         int64 // sum of balances
+	WantBalance     int64
+	Missing         int // reported committed, no ledger row
+	Doubled         int // more than one ledger row
+	Phantom         int // reported failed, yet a ledger row
+	AmbiguousLanded int // reported ambiguous, and committed
+	Unknown         int // ledger rows of transfers nobody made
+}
+
+// OK reports whether nothing was lost, doubled or invented.
+func (c Check) OK() bool {
+	return c.Balance == c.WantBalance && c.Missing == 0 && c.Doubled == 0 && c.Phantom == 0 && c.Unknown == 0
+}
+
+// Violations counts the transfers that break an invariant.
+func (c Check) Violations() int {
+	v := c.Missing + c.Doubled + c.Phantom + c.Unknown
+	if c.Balance != c.WantBalance {
+		v++
+	}
+	return v
+}
+
+// Verify checks res against the database: the sum of balances is
+// unchanged, every transfer reported committed has exactly one ledger row,
+// every one reported failed has none, every ambiguous one zero or one.
+func Verify(ctx context.Context, db *sql.DB, accounts int, res Result) (Check, error) {
+	c := Check{WantBalance: int64(accounts) * Initial}
+	if err := db.QueryRowContext(ctx, "SELECT COALESCE(SUM(balance), 0) FROM bank_accounts").Scan(&c.Balance); err != nil {
+		return c, fmt.Errorf("workload: sum of balances: %w", err)
+	}
+	rows, err := db.QueryContext(ctx, "SELECT transfer_id, COUNT(*) FROM bank_ledger GROUP BY transfer_id")
+	if err != nil {
+		return c, fmt.Errorf("workload: ledger: %w", err)
+	}
+	defer rows.Close()
+	seen := map[int64]int{}
+	for rows.Next() {
+		var id int64
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return c, err
+		}
+		seen[id] = n
+	}
+	if err := rows.Err(); err != nil {
+		return c, err
+	}
+	for id, o := range res.Outcomes {
+		n := seen[id]
+		if n > 1 {
+			c.Doubled++
+		}
+		switch o {
+		case Committed:
+			if n == 0 {
+				c.Missing++
+			}
+		case Failed:
+			if n > 0 {
+				c.Phantom++
+			}
+		case Ambiguous:
+			if n == 1 {
+				c.AmbiguousLanded++
+			}
+		}
+		delete(seen, id)
+	}
+	c.Unknown = len(seen)
+	return c, nil
+}
+
+type sqlText struct{ lock, update, ledger string }
+
+func queries(d Dialect) sqlText {
+	if d == MySQL {
+		return sqlText{
+			lock:   "SELECT balance FROM bank_accounts WHERE id = ? FOR UPDATE",
+			update: "UPDATE bank_accounts SET balance = balance + ? WHERE id = ?",
+			ledger: "INSERT INTO bank_ledger (transfer_id, src, dst, amount) VALUES (?, ?, ?, ?)",
+		}
+	}
+	return sqlText{
+		lock:   "SELECT balance FROM bank_accounts WHERE id = $1 FOR UPDATE",
+		update: "UPDATE bank_accounts SET balance = balance + $1 WHERE id = $2",
+		ledger: "INSERT INTO bank_ledger (transfer_id, src, dst, amount) VALUES ($1, $2, $3, $4)",
+	}
+}
