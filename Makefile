@@ -5,7 +5,7 @@ BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4d
 FUZZTIME    ?= 10s
 BENCHCOUNT  ?= 6
 
-.PHONY: test demo bench lint fuzz integration
+.PHONY: test demo bench lint fuzz integration contention
 
 # Every test of every module, with the race detector. Real-database tests
 # use the local PostgreSQL and MariaDB (see DEVELOPERS.md).
@@ -17,7 +17,11 @@ integration:
 	go test -race -count=1 ./integration/...
 
 demo:
-	go run ./examples/strategies
+	go run ./examples/bank
+
+# The contention benchmark of BENCHMARKS.md (about 10 minutes).
+contention:
+	go run ./integration/cmd/contention -duration 2s -reps 3
 
 # Benchmarks, BENCHCOUNT runs each, summarised with benchstat.
 bench:

@@ -179,9 +179,10 @@ func Run(ctx context.Context, db *sql.DB, cfg Config) (Result, error) {
 	start := time.Now()
 	stop := start.Add(cfg.Duration)
 	if cfg.Progress != nil && cfg.Every > 0 {
-		done := make(chan struct{})
-		defer close(done)
+		done, exited := make(chan struct{}), make(chan struct{})
+		defer func() { close(done); <-exited }() // no Progress call after Run returns
 		go func() {
+			defer close(exited)
 			t := time.NewTicker(cfg.Every)
 			defer t.Stop()
 			for {
