@@ -503,3 +503,34 @@ func TestConnectorPlumbing(t *testing.T) {
 		t.Fatal("the wrapper adds a Close the driver's connector lacks")
 	}
 }
+
+// TestContextEndingMidStatementIsAmbiguous: when the caller's context ends
+// while a write is in flight, the write may or may not have happened.
+func TestContextEndingMidStatementIsAmbiguous(t *testing.T) {
+	d := newFake(failN("exec", "INSERT", 10, errUntilDone))
+	db := openFake(t, d)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	_, err := db.ExecContext(ctx, "INSERT")
+	if !errors.Is(err, retrysql.ErrAmbiguous) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want ErrAmbiguous and DeadlineExceeded", err)
+	}
+	// Idempotent work is not ambiguous: it does not matter whether it ran.
+	ctx2, cancel2 := context.WithTimeout(retrysql.Idempotent(t.Context()), 50*time.Millisecond)
+	defer cancel2()
+	_, err = db.ExecContext(ctx2, "INSERT")
+	if errors.Is(err, retrysql.ErrAmbiguous) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("idempotent: got %v", err)
+	}
+	// Inside RunInTx, before COMMIT, the transaction is rolled back: a
+	// definite failure.
+	ctx3, cancel3 := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel3()
+	err = retrysql.RunInTx(ctx3, db, nil, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT")
+		return err
+	})
+	if errors.Is(err, retrysql.ErrAmbiguousCommit) || errors.Is(err, retrysql.ErrAmbiguous) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("RunInTx before COMMIT: got %v", err)
+	}
+}

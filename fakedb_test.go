@@ -110,6 +110,10 @@ func (c *fakeConn) ExecContext(ctx context.Context, query string, args []driver.
 		return nil, driver.ErrBadConn
 	}
 	if err := c.d.hit("exec", query); err != nil {
+		if errors.Is(err, errUntilDone) {
+			<-ctx.Done() // the request reached the server, the answer never came
+			return nil, ctx.Err()
+		}
 		return nil, c.fail(err)
 	}
 	return driver.RowsAffected(1), nil
@@ -168,7 +172,8 @@ func (c *fakeConn) CheckNamedValue(nv *driver.NamedValue) error {
 type removeMe struct{}
 
 var (
-	errSlow  = errors.New("fake: slow call")
+	errUntilDone = errors.New("fake: no answer until the context ends")
+	errSlow      = errors.New("fake: slow call")
 	errPanic = errors.New("fake: panic")
 )
 

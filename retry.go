@@ -222,16 +222,17 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, c *call, op func(con
 		}
 		lastErr, lastRes = err, res
 
+		if ctx.Err() != nil && c.cutShort(ctx, p, err, res) {
+			// The caller's context ended while a write or a COMMIT was in
+			// flight: it may or may not have happened.
+			return zero, newError(st.attempt, err, res, c.place, ReasonAmbiguous, c.ambiguity())
+		}
 		retry, reason := p.decide(ctx, res, c)
 		if !retry {
 			if reason == ReasonPermanent {
 				return zero, permanent(st.attempt, err, res, c.place)
 			}
-			cause := ErrAmbiguous
-			if c.place == PlaceTransaction {
-				cause = ErrAmbiguousCommit
-			}
-			return zero, r.giveUp(c, st.attempt, err, res, reason, cause)
+			return zero, r.giveUp(c, st.attempt, err, res, reason, c.ambiguity())
 		}
 		if ctx.Err() != nil {
 			return zero, r.giveUp(c, st.attempt, err, res, ReasonCanceled, ctx.Err())
@@ -317,6 +318,32 @@ func (p *policy) decide(ctx context.Context, res classify.Result, c *call) (bool
 		return false, ReasonAmbiguous
 	}
 	return false, ReasonPermanent
+}
+
+// cutShort reports whether an attempt that failed after the caller's
+// context ended left its outcome unknown: a statement that is not
+// idempotent and may have reached the server, or a COMMIT in flight. (A
+// transaction cut short before its COMMIT was rolled back: that failure is
+// definite.)
+func (c *call) cutShort(ctx context.Context, p *policy, err error, res classify.Result) bool {
+	if c.idempotent || p.idempotent || IsIdempotent(ctx) || res.Unsent || classify.NotSent(err) {
+		return false
+	}
+	switch c.place {
+	case PlaceStatement:
+		return true
+	case PlaceTransaction:
+		return c.inCommit && !c.readOnly
+	}
+	return false
+}
+
+// ambiguity is the sentinel of an unknown outcome at c's place.
+func (c *call) ambiguity() error {
+	if c.place == PlaceTransaction {
+		return ErrAmbiguousCommit
+	}
+	return ErrAmbiguous
 }
 
 // readOnlyTransaction is PostgreSQL's read_only_sql_transaction (25006).

@@ -58,3 +58,16 @@ func isDial(err error) bool {
 	op, ok := find[*net.OpError](err)
 	return ok && op.Op == "dial"
 }
+
+// NotSent reports whether err says it happened before anything of the
+// request was written: driver.ErrBadConn, or an error with pgx's
+// SafeToRetry() behaviour (a statement on a closed connection, a context
+// that was already done before sending, a write of zero bytes). When it
+// returns false, the request may have reached the server.
+func NotSent(err error) bool {
+	if errors.Is(err, driver.ErrBadConn) {
+		return true
+	}
+	s, ok := find[interface{ SafeToRetry() bool }](err)
+	return ok && s.SafeToRetry()
+}

@@ -2,7 +2,10 @@ module github.com/retrysql/retrysql/examples
 
 go 1.25.0
 
-require github.com/retrysql/retrysql v0.0.0
+require (
+	github.com/retrysql/retrysql v0.0.0
+	go.uber.org/goleak v1.3.0
+)
 
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect

@@ -20,6 +20,7 @@ import (
 
 	_ "github.com/go-sql-driver/mysql" // registers "mysql"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	"go.uber.org/goleak"
 )
 
 // Default DSNs: the local servers, as DEVELOPERS.md describes them.
@@ -28,11 +29,17 @@ const (
 	DefaultMySQLDSN    = "root@tcp(127.0.0.1:3306)/test"
 )
 
-// Main runs the tests and then stops any container they started. Call it
-// from TestMain.
+// Main runs the tests, stops any container they started, and fails if a
+// goroutine is left behind. Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
 	stopContainers()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
