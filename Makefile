@@ -37,3 +37,5 @@ lint:
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzDelay$$' -fuzztime $(FUZZTIME) ./strategy
 	go test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) ./classify
+	go test -run '^$$' -fuzz '^FuzzOptions$$' -fuzztime $(FUZZTIME) .
+	go test -run '^$$' -fuzz '^FuzzDSN$$' -fuzztime $(FUZZTIME) .
