@@ -534,3 +534,30 @@ func TestContextEndingMidStatementIsAmbiguous(t *testing.T) {
 		t.Fatalf("RunInTx before COMMIT: got %v", err)
 	}
 }
+
+// TestBreakerCountsConnectsNotDeadConnections: connections dying under
+// statements (a failover, a restart) do not open the breaker; connects
+// that fail do.
+func TestBreakerCountsConnectsNotDeadConnections(t *testing.T) {
+	br, err := retrysql.NewCircuitBreaker(retrysql.BreakerSettings{Failures: 3, OpenFor: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newFake(failN("exec", "UPDATE t", 6, driver.ErrBadConn))
+	db := openFake(t, d, retrysql.WithBreaker(br), retrysql.WithBudget(nil))
+	for range 2 { // six dead connections in a row, over two statements
+		db.ExecContext(t.Context(), "UPDATE t")
+	}
+	if br.State() != retrysql.BreakerClosed {
+		t.Fatalf("dead connections opened the breaker (%s)", d)
+	}
+	d.openErr = func(int) error { return refused }
+	db.SetMaxIdleConns(0)
+	db.PingContext(t.Context())
+	if br.State() != retrysql.BreakerOpen {
+		t.Fatal("refused connects did not open the breaker")
+	}
+	if _, err := db.ExecContext(t.Context(), "UPDATE t"); !errors.Is(err, retrysql.ErrCircuitOpen) {
+		t.Fatalf("open breaker: %v", err)
+	}
+}

@@ -151,6 +151,11 @@ type call struct {
 	// readOnly, for a transaction: it was begun READ ONLY, so it wrote
 	// nothing and a lost COMMIT is harmless.
 	readOnly bool
+	// noBreaker: the operation's own statements and connects consult the
+	// breaker (RunInTx on a retrysql handle), so the loop around them must
+	// not: a half-open breaker lets one probe through, and the outer loop
+	// would take it from its own statements.
+	noBreaker bool
 }
 
 // loopState is what the loop knows of an operation between attempts.
@@ -188,7 +193,7 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, c *call, op func(con
 	)
 	for {
 		var done func(Outcome)
-		if r.breaker != nil {
+		if r.breaker != nil && !c.noBreaker {
 			d, err := r.breaker.Allow()
 			if err != nil {
 				r.stats.breakerRejections.Add(1)
@@ -350,12 +355,31 @@ func (c *call) ambiguity() error {
 const readOnlyTransaction = "25006"
 
 // outcome tells the breaker what a failed attempt says about the server.
+//
+// On a database handle only connecting is evidence: a refused or failed
+// connect, or a "not now" answer to it, is a failure. A connection that
+// dies under a statement or a transaction says little (pooled connections
+// die together in a failover, a restart or a network blip, while the server
+// may be fine); the pool replaces it, and whether that new connection can
+// be made is what counts. An operation run with Do has only itself to go
+// by: a lost connection there is a failure.
 func outcome(ctx context.Context, err error, res classify.Result, place Place) Outcome {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return OutcomeIgnored
 	}
-	if res.Class == classify.ConnLost || place == PlaceConnect && res.Class == classify.Transient {
-		return OutcomeFailure
+	switch place {
+	case PlaceConnect:
+		if res.Class == classify.ConnLost || res.Class == classify.Transient {
+			return OutcomeFailure
+		}
+	case PlaceOperation:
+		if res.Class == classify.ConnLost {
+			return OutcomeFailure
+		}
+	default:
+		if res.Class == classify.ConnLost {
+			return OutcomeIgnored
+		}
 	}
 	return OutcomeSuccess
 }

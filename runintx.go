@@ -80,11 +80,11 @@ func RunInTxValue[T any](ctx context.Context, db TxBeginner, opts *sql.TxOptions
 	case fn == nil:
 		return zero, errNilOp
 	}
-	r, p, err := txRetrier(db, options)
+	r, p, own, err := txRetrier(db, options)
 	if err != nil {
 		return zero, err
 	}
-	c := call{place: PlaceTransaction, idempotent: false, readOnly: opts != nil && opts.ReadOnly}
+	c := call{place: PlaceTransaction, readOnly: opts != nil && opts.ReadOnly, noBreaker: own}
 	op := func(ctx context.Context) (v T, err error) {
 		c.inCommit = false
 		st := &txState{}
@@ -128,10 +128,11 @@ var defaultTxRetrier = sync.OnceValue(func() *Retrier {
 	return r
 })
 
-// txRetrier finds the Retrier for db and the policy changed by options.
-func txRetrier(db TxBeginner, options []Option) (*Retrier, *policy, error) {
+// txRetrier finds the Retrier for db and the policy changed by options;
+// own reports that db is a retrysql handle whose statements consult that
+// Retrier's breaker themselves.
+func txRetrier(db TxBeginner, options []Option) (r *Retrier, p *policy, own bool, err error) {
 	cfg := config{call: true, tx: true}
-	var r *Retrier
 	switch h := db.(type) {
 	case *sql.DB:
 		r, _ = RetrierOf(h)
@@ -143,16 +144,17 @@ func txRetrier(db TxBeginner, options []Option) (*Retrier, *policy, error) {
 			return nil
 		})
 	}
+	handle := r
 	// Options apply to a copy of the policy, after WithRetrier (if given)
 	// has chosen whose.
 	for _, o := range options {
 		if o == nil {
-			return nil, nil, errors.New("retrysql: nil option")
+			return nil, nil, false, errors.New("retrysql: nil option")
 		}
 		var probe config
 		probe.call, probe.tx = true, true
 		if err := o.apply(&probe); err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		if probe.retrier != nil {
 			r = probe.retrier
@@ -163,9 +165,9 @@ func txRetrier(db TxBeginner, options []Option) (*Retrier, *policy, error) {
 	}
 	cfg.policy = r.policy
 	if err := cfg.apply(options); err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
-	return r, &cfg.policy, nil
+	return r, &cfg.policy, handle != nil && handle == r, nil
 }
 
 // txState is what a retrysql connection tells RunInTx about one attempt's
