@@ -5,16 +5,23 @@ BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4d
 FUZZTIME    ?= 10s
 BENCHCOUNT  ?= 6
 
-.PHONY: test demo bench lint fuzz integration contention
+.PHONY: test demo bench lint fuzz integration contention soak
 
 # Every test of every module, with the race detector. Real-database tests
-# use the local PostgreSQL and MariaDB (see DEVELOPERS.md).
+# use the local PostgreSQL and MariaDB (see DEVELOPERS.md); the integration
+# module runs last and alone, because its chaos test restarts the servers.
 test:
-	go test -race -count=1 $(PKGS)
+	go test -race -count=1 ./... ./examples/...
+	go test -race -count=1 -timeout 20m ./integration/...
 
 # The real-database tests alone.
 integration:
-	go test -race -count=1 ./integration/...
+	go test -race -count=1 -timeout 20m ./integration/...
+
+# The chaos bank test for SOAK (default 10m) per database.
+SOAK ?= 10m
+soak:
+	RETRYSQL_SOAK=$(SOAK) go test -race -count=1 -timeout 0 -run '^TestChaosBank$$' -v ./integration/
 
 demo:
 	go run ./examples/bank

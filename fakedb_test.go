@@ -174,7 +174,7 @@ type removeMe struct{}
 var (
 	errUntilDone = errors.New("fake: no answer until the context ends")
 	errSlow      = errors.New("fake: slow call")
-	errPanic = errors.New("fake: panic")
+	errPanic     = errors.New("fake: panic")
 )
 
 type fakeTx struct{ c *fakeConn }

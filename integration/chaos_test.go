@@ -40,17 +40,16 @@ const (
 )
 
 type chaosTarget struct {
-	name     string
-	driver   string
-	admin    func(testing.TB) *sql.DB
-	addr     func(*testing.T) string
-	dsn      func(t *testing.T, proxyAddr string) string
-	schema   []string
-	txSQL    [3]string // debit, credit, ledger
-	stmtSQL  string    // one autocommit statement doing a whole transfer
-	kill     string    // query ending two random backends of the test's handle
-	restart  func(context.Context) error
-	placeFmt func(int) string
+	name    string
+	driver  string
+	admin   func(testing.TB) *sql.DB
+	addr    func(*testing.T) string
+	dsn     func(t *testing.T, proxyAddr string) string
+	schema  []string
+	txSQL   [3]string // debit, credit, ledger
+	stmtSQL string    // one autocommit statement doing a whole transfer
+	kill    string    // query ending two random backends of the test's handle
+	restart func(context.Context) error
 }
 
 func chaosTargets() []chaosTarget {
