@@ -6,6 +6,7 @@ import (
 	"maps"
 	"time"
 
+	"github.com/retrysql/retrysql/admission"
 	"github.com/retrysql/retrysql/budget"
 	"github.com/retrysql/retrysql/classify"
 	"github.com/retrysql/retrysql/strategy"
@@ -85,6 +86,7 @@ type config struct {
 	breaker  Breaker
 	onRetry  func(Event)
 	onGiveUp func(Event)
+	admit    *admission.Controller
 
 	// Driver-level options.
 	retrier         *Retrier
@@ -107,7 +109,7 @@ func (c *config) apply(opts []Option) error {
 
 // build makes a Retrier of the configuration.
 func (c *config) build() *Retrier {
-	return &Retrier{policy: c.policy, budget: c.budget, breaker: c.breaker, onRetry: c.onRetry, onGiveUp: c.onGiveUp}
+	return &Retrier{policy: c.policy, budget: c.budget, breaker: c.breaker, onRetry: c.onRetry, onGiveUp: c.onGiveUp, admit: c.admit}
 }
 
 // retrierOption wraps an option that configures a Retrier, so that it can
@@ -345,6 +347,32 @@ func WithOnGiveUp(f func(Event)) Option {
 			return err
 		}
 		cfg.onGiveUp = f
+		return nil
+	})
+}
+
+// WithAdmission puts RunInTx under the admission control of ctl (see
+// package admission): every attempt of a transaction run by RunInTx with
+// this Retrier (or on this handle) holds one of ctl's permits from BEGIN to
+// COMMIT or ROLLBACK, waiting for it oldest transaction first; a contention
+// error (deadlock, serialization failure, lock not available, lock wait
+// timeout) is retried without a delay and without drawing from the budget,
+// since the permits pace the retries, and a transaction aborted
+// ctl.EscalateAfter() times runs its next attempts alone. Other errors keep
+// their strategies and the budget. Statements outside RunInTx are not
+// admitted. nil switches admission off.
+//
+// One Controller is one contention domain: give each database its own,
+// and share one between handles only when they reach the same rows.
+// RunInTx bounds the limit by the pool's size (SetMaxOpenConns). A RunInTx
+// inside another's fn that would wait for the same Controller runs
+// unadmitted instead, so that nesting cannot deadlock.
+func WithAdmission(ctl *admission.Controller) Option {
+	return retrierOption(func(cfg *config) error {
+		if err := cfg.handleOnly("WithAdmission"); err != nil {
+			return err
+		}
+		cfg.admit = ctl
 		return nil
 	})
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"sync/atomic"
 	"time"
 
+	"github.com/retrysql/retrysql/admission"
 	"github.com/retrysql/retrysql/classify"
 )
 
@@ -41,7 +43,11 @@ type Retrier struct {
 	breaker  Breaker
 	onRetry  func(Event)
 	onGiveUp func(Event)
-	stats    counters
+	admit    *admission.Controller
+	// poolChecked is when RunInTx last bounded admit's limit by the pool's
+	// size (UnixNano).
+	poolChecked atomic.Int64
+	stats       counters
 }
 
 // NewRetrier returns a Retrier with the default policy (see Option),
@@ -56,7 +62,18 @@ func NewRetrier(opts ...Option) (*Retrier, error) {
 }
 
 // Stats returns a snapshot of the Retrier's counters.
-func (r *Retrier) Stats() Stats { return r.stats.snapshot() }
+func (r *Retrier) Stats() Stats {
+	s := r.stats.snapshot()
+	if r.admit != nil {
+		snap := r.admit.Snapshot()
+		s.Admission = &snap
+	}
+	return s
+}
+
+// Admission returns the admission controller of RunInTx (WithAdmission),
+// or nil.
+func (r *Retrier) Admission() *admission.Controller { return r.admit }
 
 // policyFor returns the Retrier's policy, or a copy changed by per-call
 // options.
@@ -156,6 +173,10 @@ type call struct {
 	// not: a half-open breaker lets one probe through, and the outer loop
 	// would take it from its own statements.
 	noBreaker bool
+	// admitted, for a transaction: its attempts hold admission permits,
+	// which pace the retries after contention errors, so those retries
+	// neither wait nor draw from the budget.
+	admitted bool
 }
 
 // loopState is what the loop knows of an operation between attempts.
@@ -250,7 +271,11 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, c *call, op func(con
 			// database/sql has made its last try: it would not come back.
 			return zero, r.giveUp(c, st.attempt, err, res, ReasonNewConnection, nil)
 		}
-		delay := p.strategy(res, c.place).Delay(st.attempt, st.prev)
+		paced := c.admitted && contention(res)
+		var delay time.Duration
+		if !paced {
+			delay = p.strategy(res, c.place).Delay(st.attempt, st.prev)
+		}
 		now := time.Now()
 		wake := now.Add(delay)
 		if dl, ok := ctx.Deadline(); ok && !wake.Before(dl) {
@@ -259,7 +284,7 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, c *call, op func(con
 		if p.maxElapsed > 0 && wake.Sub(st.start) > p.maxElapsed {
 			return zero, r.giveUp(c, st.attempt, err, res, ReasonElapsed, nil)
 		}
-		if r.budget != nil && p.budgeted(res.Class) && !r.budget.Retry(now) {
+		if r.budget != nil && !paced && p.budgeted(res.Class) && !r.budget.Retry(now) {
 			r.stats.denials[res.Class%classify.NumClasses].Add(1)
 			return zero, r.giveUp(c, st.attempt, err, res, ReasonBudget, ErrBudgetExhausted)
 		}
@@ -349,6 +374,20 @@ func (c *call) ambiguity() error {
 		return ErrAmbiguousCommit
 	}
 	return ErrAmbiguous
+}
+
+// contention reports an error of transactions getting in each other's way:
+// a deadlock or a serialization failure (tx-aborted), or a lock that could
+// not be had in time (PostgreSQL 55P03, MySQL 1205 and 3572).
+func contention(res classify.Result) bool {
+	if res.Class == classify.TxAborted {
+		return true
+	}
+	switch res.Code {
+	case "55P03", "1205", "3572":
+		return res.Class == classify.Transient
+	}
+	return false
 }
 
 // readOnlyTransaction is PostgreSQL's read_only_sql_transaction (25006).

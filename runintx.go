@@ -6,7 +6,9 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/retrysql/retrysql/admission"
 	"github.com/retrysql/retrysql/classify"
 )
 
@@ -85,8 +87,24 @@ func RunInTxValue[T any](ctx context.Context, db TxBeginner, opts *sql.TxOptions
 		return zero, err
 	}
 	c := call{place: PlaceTransaction, readOnly: opts != nil && opts.ReadOnly, noBreaker: own}
+	var adm admitter
+	if r.admit != nil && ctx.Value(permitKey{r.admit}) == nil {
+		adm = admitter{ctl: r.admit, escalateAfter: r.admit.EscalateAfter(), p: p}
+		c.admitted = true
+		r.boundByPool(db)
+	}
 	op := func(ctx context.Context) (v T, err error) {
 		c.inCommit = false
+		if adm.ctl != nil {
+			permit, aerr := adm.admit(ctx)
+			if aerr != nil {
+				return zero, aerr
+			}
+			// Released after the rollback below (deferred calls run last
+			// in, first out), with what the attempt's error says.
+			defer func() { adm.release(permit, err) }()
+			ctx = context.WithValue(ctx, permitKey{adm.ctl}, true)
+		}
 		st := &txState{}
 		tx, err := db.BeginTx(context.WithValue(ctx, txStateKey{}, st), opts)
 		if err != nil {
@@ -117,6 +135,50 @@ func RunInTxValue[T any](ctx context.Context, db TxBeginner, opts *sql.TxOptions
 		return v, nil
 	}
 	return run(ctx, r, p, &c, op)
+}
+
+// admitter admits the attempts of one RunInTx.
+type admitter struct {
+	ctl           *admission.Controller
+	escalateAfter int
+	p             *policy
+	ticket        int64 // when the first attempt asked (UnixNano), 0 before
+	aborts        int   // contention errors so far
+}
+
+// admit waits for the permit of the next attempt: exclusive once the
+// transaction has been aborted escalateAfter times.
+func (a *admitter) admit(ctx context.Context) (admission.Permit, error) {
+	p, err := a.ctl.Admit(ctx, a.ticket, a.escalateAfter >= 0 && a.aborts >= a.escalateAfter)
+	a.ticket = p.Ticket()
+	return p, err
+}
+
+// release ends an attempt that returned err.
+func (a *admitter) release(p admission.Permit, err error) {
+	aborted := err != nil && contention(a.p.classify(err))
+	if aborted {
+		a.aborts++
+	}
+	p.Release(aborted)
+}
+
+// permitKey marks a context whose transaction holds a permit of ctl.
+type permitKey struct{ ctl *admission.Controller }
+
+// boundByPool bounds the admission limit by db's pool size, checked at
+// most once a second.
+func (r *Retrier) boundByPool(db TxBeginner) {
+	h, ok := db.(*sql.DB)
+	if !ok {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := r.poolChecked.Load()
+	if now-last < int64(time.Second) || !r.poolChecked.CompareAndSwap(last, now) {
+		return
+	}
+	r.admit.SetMaxLimit(h.Stats().MaxOpenConnections)
 }
 
 // defaultTxRetrier serves RunInTx on handles that are not retrysql's.

@@ -2,6 +2,7 @@ package retrysql
 
 import (
 	"fmt"
+	"github.com/retrysql/retrysql/admission"
 	"maps"
 	"sync"
 	"sync/atomic"
@@ -70,6 +71,9 @@ type Stats struct {
 	// RetriesByCode counts retries by vendor code (only errors that have
 	// one). It is a copy, free to modify.
 	RetriesByCode map[string]uint64
+	// Admission is the state of RunInTx's admission control (limit,
+	// queue, waits, escalations), nil without WithAdmission.
+	Admission *admission.Snapshot
 }
 
 // ClassStats are the counters of one error class.

@@ -1,0 +1,183 @@
+package admission
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package's tests if any goroutine is left behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const ms = time.Millisecond
+
+// win builds a window of n attempts, a of them aborted, each taking lat.
+func win(n, a int, lat time.Duration, saturated bool) window {
+	return window{attempts: n, aborts: a, latency: time.Duration(n) * lat, saturated: saturated}
+}
+
+// TestNextSteps walks the update rule through one window at a time.
+func TestNextSteps(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	type step struct {
+		name string
+		w    window
+		at   time.Duration // since t0
+		want float64       // limit after the window
+		chk  func(t *testing.T, s state)
+	}
+	steps := []step{
+		{name: "empty window changes nothing", w: window{}, want: 4},
+		{name: "calm and saturated in slow start: doubles", w: win(8, 0, ms, true), want: 8,
+			chk: func(t *testing.T, s state) {
+				if s.baseline != ms || !s.probed || !s.slowStart {
+					t.Errorf("baseline %v probed %v slowStart %v, want 1ms true true", s.baseline, s.probed, s.slowStart)
+				}
+			}},
+		{name: "calm but not saturated: holds", w: win(16, 0, ms, false), want: 8},
+		{name: "doubling is capped by the bound", w: win(16, 0, ms, true), want: 10},
+		{name: "aborts above target: cut by F/2", w: win(20, 10, ms, true), want: 7.5, // 10·(1−0.5/2)
+			chk: func(t *testing.T, s state) {
+				if s.slowStart || s.probed {
+					t.Errorf("slow start %v, probed %v after a cut", s.slowStart, s.probed)
+				}
+				if s.hold != 1 || s.holdNext != 2 {
+					// The cut punished the doubling before it.
+					t.Errorf("hold %d next %d, want 1 2", s.hold, s.holdNext)
+				}
+				if math.Abs(s.f-0.5) > 1e-9 {
+					t.Errorf("f = %v", s.f)
+				}
+			}},
+		{name: "calm after a punished probe: waits one window", w: win(16, 0, ms, true), want: 7.5},
+		{name: "then grows by a quarter", w: win(16, 0, ms, true), want: 7.75},
+		{name: "aborts up to the target still let it grow", w: win(20, 2, ms, true), want: 8},
+		{name: "slow attempts with aborts: Vegas cut by 10%", w: win(20, 1, 4*ms, true), want: 7.2,
+			chk: func(t *testing.T, s state) {
+				// Q = 8·(1 − baseline/4ms), baseline barely moved off 1ms.
+				if s.q < 5.5 || s.q > 6 {
+					t.Errorf("q = %v, want ≈ 5.9", s.q)
+				}
+			}},
+		{name: "slow attempts without aborts: no cut (group commit)", w: win(20, 0, 4*ms, true), want: 7.2},
+		{name: "the floor is one permit", w: win(20, 20, ms, true), want: 3.6},
+		{name: "", w: win(20, 20, ms, true), want: 1.8},
+		{name: "", w: win(20, 20, ms, true), want: 1},
+		{name: "", w: win(20, 20, ms, true), want: 1},
+		{name: "calm grows by a quarter, not doubling", w: win(8, 0, ms, true), want: 1.25},
+		{name: "30 s without a cut: slow start again", at: 31 * time.Second, w: win(8, 0, ms, true), want: 2.5,
+			chk: func(t *testing.T, s state) {
+				if !s.slowStart {
+					t.Error("not in slow start")
+				}
+			}},
+	}
+	s := state{limit: 4, slowStart: true}
+	var maxLimit float64 = 10
+	for i, st := range steps {
+		s = s.next(st.w, DefaultTargetAbort, maxLimit, t0.Add(st.at))
+		if math.Abs(s.limit-st.want) > 1e-9 {
+			t.Fatalf("step %d (%s): limit %v, want %v (state %+v)", i, st.name, s.limit, st.want, s)
+		}
+		if st.chk != nil {
+			st.chk(t, s)
+		}
+	}
+}
+
+// TestNextProbeHoldDoubles checks that a limit pushed off its optimum by
+// probes waits longer and longer before probing again, up to 64 windows.
+func TestNextProbeHoldDoubles(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	s := state{limit: 1, baseline: ms}
+	var holds []int
+	for range 10 {
+		// Calm windows until it probes.
+		calm := 0
+		for s.limit < 1.25 {
+			s = s.next(win(8, 0, ms, true), DefaultTargetAbort, 64, now)
+			calm++
+			if calm > 200 {
+				t.Fatal("never probes")
+			}
+		}
+		holds = append(holds, calm-1)
+		// The probe is punished.
+		s = s.next(win(8, 4, ms, true), DefaultTargetAbort, 64, now)
+		if s.limit != 1 {
+			t.Fatalf("limit %v after the punishing window", s.limit)
+		}
+	}
+	want := []int{0, 1, 2, 4, 8, 16, 32, 64, 64, 64}
+	for i := range want {
+		if holds[i] != want[i] {
+			t.Fatalf("calm windows waited before each probe: %v, want %v", holds, want)
+		}
+	}
+	// A probe followed by a window that neither grows nor cuts (here: not
+	// saturated) was accepted: the next cut starts the doubling afresh.
+	for s.limit < 1.25 {
+		s = s.next(win(8, 0, ms, true), DefaultTargetAbort, 64, now)
+	}
+	s = s.next(win(8, 0, ms, false), DefaultTargetAbort, 64, now)
+	s = s.next(win(8, 4, ms, true), DefaultTargetAbort, 64, now)
+	if s.hold != 0 || s.holdNext != 1 {
+		t.Fatalf("hold %d next %d after a cut that followed a calm window, want 0 1", s.hold, s.holdNext)
+	}
+}
+
+// TestNextBaseline checks the calm latency: the least mean seen, drifting
+// up by 1/64 of the difference per slower window.
+func TestNextBaseline(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	s := state{limit: 4}
+	s = s.next(win(8, 0, 2*ms, false), 0.1, 64, now)
+	s = s.next(win(8, 0, 3*ms, false), 0.1, 64, now)
+	if want := 2*ms + ms/64; s.baseline != want {
+		t.Fatalf("baseline %v, want %v", s.baseline, want)
+	}
+	s = s.next(win(8, 0, ms, false), 0.1, 64, now)
+	if s.baseline != ms {
+		t.Fatalf("baseline %v, want 1ms", s.baseline)
+	}
+}
+
+// TestNextConverges runs the rule against a model of a hot table: each
+// attempt beyond the first concurrent one aborts with probability p per
+// other attempt, and it checks where the limit settles.
+func TestNextConverges(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	for _, tc := range []struct {
+		name     string
+		p        float64 // abort probability per other concurrent attempt
+		max      float64
+		lo, hi   float64 // where the limit must stay after settling
+		maxLimit float64
+	}{
+		{name: "no contention climbs to the pool size", p: 0, lo: 32, hi: 32, maxLimit: 32},
+		{name: "hot rows settle at one or two", p: 0.5, lo: 1, hi: 2.25, maxLimit: 32},
+		{name: "warm rows settle low", p: 0.05, lo: 1, hi: 4, maxLimit: 32},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := state{limit: 4, slowStart: true}
+			var sum float64
+			const windows, settle = 400, 100
+			for i := range windows {
+				l := math.Floor(s.limit)
+				f := math.Min(1, tc.p*(l-1))
+				n := max(8, 2*int(l))
+				a := int(math.Round(f * float64(n)))
+				s = s.next(win(n, a, ms, true), DefaultTargetAbort, tc.maxLimit, now.Add(time.Duration(i)*250*ms))
+				if i >= settle {
+					if s.limit < tc.lo || s.limit > tc.hi {
+						t.Fatalf("window %d: limit %v outside [%v, %v]", i, s.limit, tc.lo, tc.hi)
+					}
+					sum += s.limit
+				}
+			}
+			t.Logf("mean limit %.2f", sum/float64(windows-settle))
+		})
+	}
+}
