@@ -26,9 +26,11 @@ soak:
 demo:
 	go run ./examples/bank
 
-# The contention benchmark of BENCHMARKS.md (about 10 minutes).
+# The contention benchmark of BENCHMARKS.md (about 45 minutes): the main
+# table, then low contention, several processes, phases and cold work.
 contention:
-	go run ./integration/cmd/contention -duration 2s -reps 3
+	go run ./integration/cmd/contention -duration 3s -reps 3 -strategies "immediate,exponential,full jitter,equal,decorrelated,retrysql"
+	go run ./integration/cmd/contention -more -duration 3s -reps 3 -strategies "immediate,equal,decorrelated 2ms,full jitter 1ms,retrysql admission"
 
 # Benchmarks, BENCHCOUNT runs each, summarised with benchstat.
 bench:

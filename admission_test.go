@@ -295,23 +295,39 @@ func TestAdmissionConcurrent(t *testing.T) {
 	}
 }
 
-func TestAdmissionOptionErrors(t *testing.T) {
+func TestAdmissionOptions(t *testing.T) {
 	ctl := newController(t, admission.Settings{})
 	db := openFake(t, newFake(nil))
-	err := retrysql.RunInTx(t.Context(), db, nil, func(context.Context, *sql.Tx) error { return nil }, retrysql.WithAdmission(ctl))
-	if err == nil || !strings.Contains(err.Error(), "WithAdmission") {
-		t.Fatalf("WithAdmission for one call: %v", err)
+	var runs atomic.Int32
+	// For one RunInTx: that call is admitted.
+	if err := retrysql.RunInTx(t.Context(), db, nil, transfer(&runs), retrysql.WithAdmission(ctl)); err != nil {
+		t.Fatal(err)
 	}
+	if ctl.Snapshot().Admitted != 1 {
+		t.Fatal("per-call WithAdmission not used")
+	}
+	// WithAdmission(nil) for one call on an admitted handle: not admitted.
+	adb := openFake(t, newFake(nil), retrysql.WithAdmission(ctl))
+	if err := retrysql.RunInTx(t.Context(), adb, nil, transfer(&runs), retrysql.WithAdmission(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if ctl.Snapshot().Admitted != 1 {
+		t.Fatal("WithAdmission(nil) still admitted")
+	}
+	// Not for Do.
 	r, err := retrysql.NewRetrier(retrysql.WithAdmission(ctl))
 	if err != nil || r.Admission() != ctl {
 		t.Fatalf("NewRetrier(WithAdmission): %v", err)
 	}
-	// A plain handle takes it through WithRetrier.
-	var runs atomic.Int32
+	err = retrysql.Do(t.Context(), r, func(context.Context) error { return nil }, retrysql.WithAdmission(ctl))
+	if err == nil || !strings.Contains(err.Error(), "WithAdmission") {
+		t.Fatalf("WithAdmission for Do: %v", err)
+	}
+	// A plain handle takes a Retrier's through WithRetrier.
 	if err := retrysql.RunInTx(t.Context(), db, nil, transfer(&runs), retrysql.WithRetrier(r)); err != nil {
 		t.Fatal(err)
 	}
-	if ctl.Snapshot().Admitted != 1 {
+	if ctl.Snapshot().Admitted != 2 {
 		t.Fatal("WithRetrier's admission not used")
 	}
 }

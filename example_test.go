@@ -12,6 +12,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/retrysql/retrysql"
+	"github.com/retrysql/retrysql/admission"
 	"github.com/retrysql/retrysql/classify"
 	"github.com/retrysql/retrysql/strategy"
 )
@@ -73,4 +74,33 @@ func ExampleRunInTx() {
 	})
 	fmt.Println(runs, err)
 	// Output: 2 <nil>
+}
+
+func ExampleWithAdmission() {
+	// One controller per database: its transactions on hot rows take
+	// turns, oldest first, instead of aborting one another.
+	ctl, err := admission.New(admission.Settings{})
+	if err != nil {
+		panic(err)
+	}
+	d := newFake(failN("exec", "UPDATE accounts SET balance = balance + 10 WHERE id = 2", 2,
+		&mysql.MySQLError{Number: 1213, Message: "Deadlock found when trying to get lock; try restarting transaction"}))
+	connector, err := retrysql.NewConnector(fakeConnector{d}, retrysql.WithAdmission(ctl))
+	if err != nil {
+		panic(err)
+	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
+
+	err = retrysql.RunInTx(context.Background(), db, nil, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE accounts SET balance = balance - 10 WHERE id = 1"); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE accounts SET balance = balance + 10 WHERE id = 2")
+		return err
+	})
+	// The deadlocks were replayed at once, each attempt under a permit.
+	s := ctl.Snapshot()
+	fmt.Println(err, s.Admitted, s.Inflight)
+	// Output: <nil> 3 0
 }

@@ -87,6 +87,7 @@ type config struct {
 	onRetry  func(Event)
 	onGiveUp func(Event)
 	admit    *admission.Controller
+	admitSet bool // WithAdmission was given
 
 	// Driver-level options.
 	retrier         *Retrier
@@ -367,12 +368,16 @@ func WithOnGiveUp(f func(Event)) Option {
 // RunInTx bounds the limit by the pool's size (SetMaxOpenConns). A RunInTx
 // inside another's fn that would wait for the same Controller runs
 // unadmitted instead, so that nesting cannot deadlock.
+//
+// Given to one RunInTx, it chooses the controller of that call:
+// WithAdmission(nil) lets a long transaction (a batch, a migration) run
+// without holding a permit that short ones would queue behind.
 func WithAdmission(ctl *admission.Controller) Option {
 	return retrierOption(func(cfg *config) error {
-		if err := cfg.handleOnly("WithAdmission"); err != nil {
-			return err
+		if cfg.call && !cfg.tx {
+			return errors.New("retrysql: WithAdmission configures a Retrier, a database handle or one RunInTx, not a Do call")
 		}
-		cfg.admit = ctl
+		cfg.admit, cfg.admitSet = ctl, true
 		return nil
 	})
 }

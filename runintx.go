@@ -59,7 +59,15 @@ type TxBeginner interface {
 // calls in the process, with the default settings, unless WithRetrier gives
 // one. opts are the options of every attempt's transaction. options change
 // the policy for this call: WithMaxAttempts, WithMaxElapsed, WithStrategy,
-// WithCodeStrategy, WithClassifier, WithIdempotent, WithRetrier.
+// WithCodeStrategy, WithClassifier, WithIdempotent, WithRetrier,
+// WithAdmission.
+//
+// Under admission control (WithAdmission, on the handle, its Retrier or
+// the call), every attempt first waits for a permit of the controller,
+// oldest transaction first, and holds it until its COMMIT or ROLLBACK has
+// returned; contention errors are then replayed without a delay (the
+// permits pace them) and without drawing from the budget. The wait ends
+// with ctx: RunInTx then returns ctx's error, having run nothing more.
 func RunInTx(ctx context.Context, db TxBeginner, opts *sql.TxOptions, fn func(ctx context.Context, tx *sql.Tx) error, options ...Option) error {
 	if fn == nil {
 		return errNilOp
@@ -82,16 +90,16 @@ func RunInTxValue[T any](ctx context.Context, db TxBeginner, opts *sql.TxOptions
 	case fn == nil:
 		return zero, errNilOp
 	}
-	r, p, own, err := txRetrier(db, options)
+	r, p, ctl, own, err := txRetrier(db, options)
 	if err != nil {
 		return zero, err
 	}
 	c := call{place: PlaceTransaction, readOnly: opts != nil && opts.ReadOnly, noBreaker: own}
 	var adm admitter
-	if r.admit != nil && ctx.Value(permitKey{r.admit}) == nil {
-		adm = admitter{ctl: r.admit, escalateAfter: r.admit.EscalateAfter(), p: p}
+	if ctl != nil && ctx.Value(permitKey{ctl}) == nil {
+		adm = admitter{ctl: ctl, escalateAfter: ctl.EscalateAfter(), p: p}
 		c.admitted = true
-		r.boundByPool(db)
+		r.boundByPool(db, ctl)
 	}
 	op := func(ctx context.Context) (v T, err error) {
 		c.inCommit = false
@@ -166,9 +174,9 @@ func (a *admitter) release(p admission.Permit, err error) {
 // permitKey marks a context whose transaction holds a permit of ctl.
 type permitKey struct{ ctl *admission.Controller }
 
-// boundByPool bounds the admission limit by db's pool size, checked at
-// most once a second.
-func (r *Retrier) boundByPool(db TxBeginner) {
+// boundByPool bounds ctl's limit by db's pool size, checked at most once a
+// second per Retrier.
+func (r *Retrier) boundByPool(db TxBeginner, ctl *admission.Controller) {
 	h, ok := db.(*sql.DB)
 	if !ok {
 		return
@@ -178,7 +186,7 @@ func (r *Retrier) boundByPool(db TxBeginner) {
 	if now-last < int64(time.Second) || !r.poolChecked.CompareAndSwap(last, now) {
 		return
 	}
-	r.admit.SetMaxLimit(h.Stats().MaxOpenConnections)
+	ctl.SetMaxLimit(h.Stats().MaxOpenConnections)
 }
 
 // defaultTxRetrier serves RunInTx on handles that are not retrysql's.
@@ -190,10 +198,11 @@ var defaultTxRetrier = sync.OnceValue(func() *Retrier {
 	return r
 })
 
-// txRetrier finds the Retrier for db and the policy changed by options;
-// own reports that db is a retrysql handle whose statements consult that
-// Retrier's breaker themselves.
-func txRetrier(db TxBeginner, options []Option) (r *Retrier, p *policy, own bool, err error) {
+// txRetrier finds the Retrier for db, the policy changed by options and
+// the admission controller (the Retrier's, or the call's); own reports
+// that db is a retrysql handle whose statements consult that Retrier's
+// breaker themselves.
+func txRetrier(db TxBeginner, options []Option) (r *Retrier, p *policy, ctl *admission.Controller, own bool, err error) {
 	cfg := config{call: true, tx: true}
 	switch h := db.(type) {
 	case *sql.DB:
@@ -211,12 +220,12 @@ func txRetrier(db TxBeginner, options []Option) (r *Retrier, p *policy, own bool
 	// has chosen whose.
 	for _, o := range options {
 		if o == nil {
-			return nil, nil, false, errors.New("retrysql: nil option")
+			return nil, nil, nil, false, errors.New("retrysql: nil option")
 		}
 		var probe config
 		probe.call, probe.tx = true, true
 		if err := o.apply(&probe); err != nil {
-			return nil, nil, false, err
+			return nil, nil, nil, false, err
 		}
 		if probe.retrier != nil {
 			r = probe.retrier
@@ -227,9 +236,13 @@ func txRetrier(db TxBeginner, options []Option) (r *Retrier, p *policy, own bool
 	}
 	cfg.policy = r.policy
 	if err := cfg.apply(options); err != nil {
-		return nil, nil, false, err
+		return nil, nil, nil, false, err
 	}
-	return r, &cfg.policy, handle != nil && handle == r, nil
+	ctl = r.admit
+	if cfg.admitSet {
+		ctl = cfg.admit
+	}
+	return r, &cfg.policy, ctl, handle != nil && handle == r, nil
 }
 
 // txState is what a retrysql connection tells RunInTx about one attempt's

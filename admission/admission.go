@@ -3,31 +3,40 @@
 //
 // A [Controller] stands in front of every attempt of a transaction: an
 // attempt holds a permit from BEGIN to COMMIT or ROLLBACK, and at most L
-// attempts hold one at a time. Waiters are served oldest first, by the time
-// of their transaction's first attempt (its ticket), so a retried
-// transaction keeps its place in line; there are no random sleeps. The
-// limit L adapts, every window of attempts:
+// attempts (L rounded) hold one at a time. Waiters are served oldest first,
+// by the time of their transaction's first attempt (its ticket), so a
+// retried transaction keeps its place in line; there are no random sleeps.
+// The limit L adapts, every window of attempts (at least MinWindow of them
+// and twice the permits, or WindowTime):
 //
 //   - when the fraction F of attempts that aborted (deadlock, serialization
-//     failure) exceeds the target, L shrinks in proportion to F, as DCTCP
-//     shrinks its window;
+//     failure) exceeds TargetAbort, L shrinks in proportion to F, as DCTCP
+//     shrinks its window: L·(1 − F/2);
 //   - when attempts take longer than they did when the database was calm,
 //     Q = L·(1 − baseline/latency) estimates how many wait inside the
-//     database, as TCP Vegas does; Q > 2 shrinks L, but only in a window
-//     that also saw aborts, since group commit alone makes latency grow
-//     with concurrency on a calm database;
-//   - when calm (F under the target, Q < 1) and saturated (every permit in
-//     use), L grows: doubling at first (slow start), then by a quarter per
-//     window. After a probe that was punished by a decrease, the next
-//     increase waits twice as many calm windows as the last one, so that a
-//     limit at its optimum is not pushed off it again and again.
+//     database, as TCP Vegas does; Q > QueueThreshold shrinks L by 10%,
+//     but only in a window that also saw at least two aborts, since group
+//     commit alone makes latency grow with concurrency on a calm database
+//     (lock waits show as latency on InnoDB, as aborts on PostgreSQL);
+//   - when calm (F within the target, Q < 1) and saturated (every permit in
+//     use, or work waiting), L grows: doubling at first (slow start), then
+//     by a quarter of a permit or L/16, whichever is more, per window. After
+//     a probe that aborts punished with a decrease, the next increase waits
+//     twice as many calm windows as the last one (up to 16), so that a limit
+//     at its optimum is not pushed off it again and again; 5 s without a
+//     decrease starts slow start again.
 //
-// L starts at 4 and stays within [1, MaxLimit]. A transaction that aborted
+// L starts at StartLimit (4) and stays within [MinLimit, MaxLimit] (and the
+// pool's size, through SetMaxLimit). A transaction that aborted
 // EscalateAfter times runs its next attempt alone: it waits for the
 // attempts under way to finish and holds the only permit.
 //
-// The update rule is a pure function of the window (next), unit-tested step
-// by step; Admit and Release are safe for concurrent use.
+// The defaults come from the contention benchmark of BENCHMARKS.md. With
+// nothing to contend for, F stays 0 and L climbs to its bound: admission
+// then costs a lock and two clock readings per attempt.
+//
+// The update rule is a pure function of the window (state.next), unit-tested
+// step by step; Admit and Release are safe for concurrent use.
 package admission
 
 import (
@@ -42,36 +51,49 @@ import (
 
 // Defaults of Settings.
 const (
-	DefaultStartLimit    = 4
-	DefaultMaxLimit      = 64
-	DefaultTargetAbort   = 0.10
-	DefaultEscalateAfter = 3
-	DefaultMinWindow     = 8
-	DefaultWindowTime    = 250 * time.Millisecond
+	DefaultStartLimit     = 4
+	DefaultMaxLimit       = 64
+	DefaultTargetAbort    = 0.30
+	DefaultEscalateAfter  = 5
+	DefaultQueueThreshold = 2
+	DefaultMinWindow      = 32
+	DefaultWindowTime     = 250 * time.Millisecond
 )
 
 // Settings configure a Controller; zero fields take the defaults.
 type Settings struct {
 	// StartLimit is the initial limit (default 4).
 	StartLimit int
-	// MaxLimit bounds the limit (default 64); set it to the connection
-	// pool's size.
+	// MaxLimit bounds the limit (default 64); RunInTx bounds it by the
+	// connection pool's size as well.
 	MaxLimit int
+	// MinLimit is the least limit (default 1). MinLimit = MaxLimit makes
+	// a fixed limit, for comparisons.
+	MinLimit int
 	// TargetAbort is the abort fraction above which the limit shrinks
-	// (default 0.10).
+	// (default 0.30).
 	TargetAbort float64
+	// QueueThreshold is the estimate of attempts waiting inside the
+	// database (Q) above which a window that saw aborts shrinks the limit
+	// (default 2; negative: never).
+	QueueThreshold float64
 	// EscalateAfter is the number of aborts of one transaction after which
-	// its attempts run alone (default 3; negative: never).
+	// its attempts run alone (default 5; negative: never).
 	EscalateAfter int
-	// MinWindow is the least number of attempts in a window (default 8);
+	// MinWindow is the least number of attempts in a window (default 32);
 	// a window also ends after WindowTime (default 250ms) if it holds at
 	// least one attempt.
 	MinWindow  int
 	WindowTime time.Duration
-	// OnLimitChange, if set, is called when a window changes the limit's
-	// integer part (the permits). It runs under the controller's lock: it
+	// OnLimitChange, if set, is called when a window changes the number of
+	// permits. It runs under the controller's lock: it
 	// must be quick and must not call the controller.
 	OnLimitChange func(LimitChange)
+	// OnWait, if set, is called by every attempt that waited for its
+	// permit, once granted, with the time it waited and whether the
+	// permit is exclusive (an escalated attempt). It runs on the waiting
+	// goroutine, outside the controller's lock.
+	OnWait func(wait time.Duration, exclusive bool)
 }
 
 // LimitChange describes a change of the limit, and the window that caused
@@ -85,7 +107,8 @@ type LimitChange struct {
 
 // Snapshot is the state of a Controller, for tests and telemetry.
 type Snapshot struct {
-	Limit       float64       // current limit (permits: its integer part)
+	Limit       float64       // current limit
+	Permits     int           // current limit rounded: the permits
 	MaxLimit    int           // the limit's bound: MaxLimit, or the pool's size if lower
 	F, Q        float64       // the last window's abort fraction and queue estimate
 	Inflight    int           // attempts holding a permit
@@ -123,8 +146,12 @@ func New(s Settings) (*Controller, error) {
 
 func newAt(s Settings, now func() time.Time) (*Controller, error) {
 	switch {
-	case s.StartLimit < 0, s.MaxLimit < 0, s.MinWindow < 0, s.WindowTime < 0:
+	case s.StartLimit < 0, s.MaxLimit < 0, s.MinLimit < 0, s.MinWindow < 0, s.WindowTime < 0:
 		return nil, errors.New("admission: negative setting")
+	case s.MaxLimit > 0 && s.MinLimit > s.MaxLimit:
+		return nil, fmt.Errorf("admission: MinLimit %d above MaxLimit %d", s.MinLimit, s.MaxLimit)
+	case math.IsNaN(s.QueueThreshold) || math.IsInf(s.QueueThreshold, 0):
+		return nil, fmt.Errorf("admission: queue threshold %v", s.QueueThreshold)
 	case math.IsNaN(s.TargetAbort) || s.TargetAbort < 0 || s.TargetAbort >= 1:
 		return nil, fmt.Errorf("admission: target abort fraction %v is outside [0, 1)", s.TargetAbort)
 	}
@@ -134,8 +161,17 @@ func newAt(s Settings, now func() time.Time) (*Controller, error) {
 	if s.MaxLimit == 0 {
 		s.MaxLimit = DefaultMaxLimit
 	}
+	if s.MinLimit == 0 {
+		s.MinLimit = 1
+	}
+	if s.MinLimit > s.MaxLimit {
+		return nil, fmt.Errorf("admission: MinLimit %d above the default MaxLimit %d", s.MinLimit, s.MaxLimit)
+	}
 	if s.TargetAbort == 0 {
 		s.TargetAbort = DefaultTargetAbort
+	}
+	if s.QueueThreshold == 0 {
+		s.QueueThreshold = DefaultQueueThreshold
 	}
 	if s.EscalateAfter == 0 {
 		s.EscalateAfter = DefaultEscalateAfter
@@ -147,7 +183,7 @@ func newAt(s Settings, now func() time.Time) (*Controller, error) {
 		s.WindowTime = DefaultWindowTime
 	}
 	c := &Controller{s: s, now: now, maxLimit: float64(s.MaxLimit)}
-	c.st = state{limit: math.Min(float64(s.StartLimit), c.maxLimit), slowStart: true}
+	c.st = state{limit: min(max(float64(s.StartLimit), float64(s.MinLimit)), c.maxLimit), slowStart: true}
 	c.winStart = now()
 	return c, nil
 }
@@ -169,9 +205,16 @@ func (c *Controller) SetMaxLimit(n int) {
 		return
 	}
 	c.maxLimit = m
-	c.st.limit = math.Min(c.st.limit, c.maxLimit)
+	c.st.limit = min(max(c.st.limit, c.minLimit()), c.maxLimit)
 	c.dispatch()
 }
+
+// permits is the number of permits of limit l: l rounded, so that a small
+// cut of a limit at a whole number does not take a whole permit away.
+func permits(l float64) int { return int(l + 0.5) }
+
+// minLimit is the limit's floor: MinLimit, unless the pool is smaller.
+func (c *Controller) minLimit() float64 { return math.Min(float64(c.s.MinLimit), c.maxLimit) }
 
 // Permit is held by an attempt from BEGIN to COMMIT or ROLLBACK. Release it
 // exactly once. The zero Permit releases nothing.
@@ -217,7 +260,11 @@ func (c *Controller) Admit(ctx context.Context, ticket int64, exclusive bool) (P
 
 	select {
 	case <-w.ready:
-		return Permit{c: c, exclusive: exclusive, start: c.now(), ticket: ticket}, nil
+		start := c.now()
+		if c.s.OnWait != nil {
+			c.s.OnWait(start.Sub(since), exclusive)
+		}
+		return Permit{c: c, exclusive: exclusive, start: start, ticket: ticket}, nil
 	case <-ctx.Done():
 		c.mu.Lock()
 		if w.granted {
@@ -256,7 +303,7 @@ func (p Permit) release(aborted, counted bool) {
 			c.win.aborts++
 		}
 		c.win.latency += end.Sub(p.start)
-		if c.win.attempts >= max(c.s.MinWindow, 2*int(c.st.limit)) || end.Sub(c.winStart) >= c.s.WindowTime {
+		if c.win.attempts >= max(c.s.MinWindow, 2*permits(c.st.limit)) || end.Sub(c.winStart) >= c.s.WindowTime {
 			c.closeWindow(end)
 		}
 	}
@@ -272,7 +319,7 @@ func (c *Controller) canGrant(exclusive bool) bool {
 	if exclusive {
 		return c.inflight == 0
 	}
-	return c.inflight < int(c.st.limit)
+	return c.inflight < permits(c.st.limit)
 }
 
 // grant hands out a permit; the caller holds the lock.
@@ -282,7 +329,7 @@ func (c *Controller) grant(exclusive bool, waited time.Duration) {
 		c.exclusive = true
 		c.snap.Escalations++
 	}
-	c.win.saturated = c.win.saturated || c.inflight >= int(c.st.limit)
+	c.win.saturated = c.win.saturated || c.inflight >= permits(c.st.limit)
 	c.snap.Admitted++
 	c.snap.QueueWait += waited
 	c.snap.MaxWait = max(c.snap.MaxWait, waited)
@@ -309,11 +356,11 @@ func (c *Controller) dispatch() {
 
 // closeWindow applies the update rule; the caller holds the lock.
 func (c *Controller) closeWindow(now time.Time) {
-	old := int(c.st.limit)
-	c.st = c.st.next(c.win, c.s.TargetAbort, c.maxLimit, now)
+	old := permits(c.st.limit)
+	c.st = c.st.next(c.win, rule{target: c.s.TargetAbort, queue: c.s.QueueThreshold, lo: c.minLimit(), hi: c.maxLimit}, now)
 	c.winStart = now
 	c.snap.Windows++
-	if n := int(c.st.limit); n != old {
+	if n := permits(c.st.limit); n != old {
 		c.snap.Changes++
 		if c.s.OnLimitChange != nil {
 			c.s.OnLimitChange(LimitChange{Old: old, New: n, AbortFraction: c.st.f, Queue: c.st.q, Attempts: c.win.attempts})
@@ -328,6 +375,7 @@ func (c *Controller) Snapshot() Snapshot {
 	defer c.mu.Unlock()
 	s := c.snap
 	s.Limit = c.st.limit
+	s.Permits = permits(c.st.limit)
 	s.MaxLimit = int(c.maxLimit)
 	s.F, s.Q = c.st.f, c.st.q
 	s.Inflight = c.inflight
@@ -356,10 +404,21 @@ type window struct {
 
 // slowStartAgain is how long without a decrease puts the controller back in
 // slow start.
-const slowStartAgain = 30 * time.Second
+const slowStartAgain = 5 * time.Second
+
+// maxHold bounds the calm windows waited before probing again: a table that
+// cooled down is found out within that many windows.
+const maxHold = 16
 
 // next is the update rule: the state after a window.
-func (s state) next(w window, target, maxLimit float64, now time.Time) state {
+// rule holds the settings of the update rule.
+type rule struct {
+	target float64 // abort fraction tolerated
+	queue  float64 // queue estimate tolerated with aborts (negative: any)
+	lo, hi float64 // bounds of the limit
+}
+
+func (s state) next(w window, r rule, now time.Time) state {
 	if w.attempts == 0 {
 		return s
 	}
@@ -376,22 +435,26 @@ func (s state) next(w window, target, maxLimit float64, now time.Time) state {
 		q = s.limit * (1 - float64(s.baseline)/float64(mean))
 	}
 	s.f, s.q = f, q
-	cut := func(to float64) {
-		if s.probed {
-			// The increase was punished: wait longer before the next one.
+	cut := func(to float64, aborts bool) {
+		switch {
+		case aborts && s.probed:
+			// The increase was punished with aborts: wait longer before
+			// the next one.
 			s.hold = max(1, s.holdNext)
-			s.holdNext = min(64, 2*s.hold)
-		} else {
+			s.holdNext = min(maxHold, 2*s.hold)
+		case aborts:
 			s.hold, s.holdNext = 0, 1
 		}
-		s.limit = max(1, to)
+		// A cut for queueing leaves the hold as it is: latency comes and
+		// goes with the load as much as with the limit.
+		s.limit = max(r.lo, to)
 		s.slowStart, s.probed, s.lastCut = false, false, now
 	}
 	switch {
-	case f > target:
-		cut(s.limit * (1 - f/2))
-	case q > 2 && w.aborts > 0:
-		cut(0.9 * s.limit)
+	case f > r.target:
+		cut(s.limit*(1-f/2), true)
+	case r.queue >= 0 && q > r.queue && w.aborts >= 2:
+		cut(0.9*s.limit, false)
 	case q < 1 && w.saturated:
 		if !s.lastCut.IsZero() && now.Sub(s.lastCut) > slowStartAgain {
 			s.slowStart, s.hold = true, 0
@@ -403,13 +466,15 @@ func (s state) next(w window, target, maxLimit float64, now time.Time) state {
 		if s.slowStart {
 			s.limit *= 2
 		} else {
-			s.limit += 0.25
+			// A quarter of a permit, or 1/16 of the limit when that is
+			// more, so that a large limit recovers in a few windows.
+			s.limit += max(0.25, s.limit/16)
 		}
 		s.probed = true
 	default:
 		s.probed = false
 	}
-	s.limit = min(max(s.limit, 1), maxLimit)
+	s.limit = min(max(s.limit, r.lo), r.hi)
 	return s
 }
 

@@ -266,7 +266,7 @@ func TestAdmitContext(t *testing.T) {
 func TestWindowsAndHook(t *testing.T) {
 	clk := newClock()
 	var changes []LimitChange
-	c := mustNew(t, Settings{StartLimit: 2, MaxLimit: 16, OnLimitChange: func(ch LimitChange) { changes = append(changes, ch) }}, clk)
+	c := mustNew(t, Settings{StartLimit: 2, MaxLimit: 16, MinWindow: 8, TargetAbort: 0.1, OnLimitChange: func(ch LimitChange) { changes = append(changes, ch) }}, clk)
 	ctx := context.Background()
 	run := func(n int, aborted bool, lat time.Duration) {
 		for range n {
@@ -332,7 +332,8 @@ func TestWindowsAndHook(t *testing.T) {
 // TestQueueWait: the snapshot accounts the time spent waiting.
 func TestQueueWait(t *testing.T) {
 	clk := newClock()
-	c := mustNew(t, Settings{StartLimit: 1}, clk)
+	var waits []time.Duration
+	c := mustNew(t, Settings{StartLimit: 1, OnWait: func(d time.Duration, excl bool) { waits = append(waits, d) }}, clk)
 	p, _ := c.Admit(context.Background(), 1, false)
 	ch := admitAsync(c, context.Background(), 2, false)
 	waitQueued(t, c, 1)
@@ -342,6 +343,9 @@ func TestQueueWait(t *testing.T) {
 	q.Release(false)
 	if s := c.Snapshot(); s.QueueWait != 30*ms || s.MaxWait != 30*ms {
 		t.Fatalf("queue wait %v max %v, want 30ms", s.QueueWait, s.MaxWait)
+	}
+	if len(waits) != 1 || waits[0] != 30*ms {
+		t.Fatalf("OnWait saw %v, want [30ms]", waits)
 	}
 }
 

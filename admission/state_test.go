@@ -52,22 +52,26 @@ func TestNextSteps(t *testing.T) {
 				}
 			}},
 		{name: "calm after a punished probe: waits one window", w: win(16, 0, ms, true), want: 7.5},
-		{name: "then grows by a quarter", w: win(16, 0, ms, true), want: 7.75},
-		{name: "aborts up to the target still let it grow", w: win(20, 2, ms, true), want: 8},
-		{name: "slow attempts with aborts: Vegas cut by 10%", w: win(20, 1, 4*ms, true), want: 7.2,
+		{name: "then grows by L/16 (more than a quarter)", w: win(16, 0, ms, true), want: 7.96875},
+		{name: "aborts up to the target still let it grow", w: win(20, 2, ms, true), want: 8.466796875},
+		{name: "slow attempts with one stray abort: no cut", w: win(20, 1, 4*ms, false), want: 8.466796875},
+		{name: "slow attempts with aborts: Vegas cut by 10%", w: win(20, 2, 4*ms, true), want: 7.6201171875,
 			chk: func(t *testing.T, s state) {
-				// Q = 8·(1 − baseline/4ms), baseline barely moved off 1ms.
-				if s.q < 5.5 || s.q > 6 {
-					t.Errorf("q = %v, want ≈ 5.9", s.q)
+				// Q = 8.47·(1 − baseline/4ms), baseline drifted to 1.093ms.
+				if s.q < 6.1 || s.q > 6.2 {
+					t.Errorf("q = %v, want ≈ 6.15", s.q)
+				}
+				if s.hold != 0 || s.holdNext != 2 {
+					t.Errorf("a cut for queueing changed the hold: %d %d", s.hold, s.holdNext)
 				}
 			}},
-		{name: "slow attempts without aborts: no cut (group commit)", w: win(20, 0, 4*ms, true), want: 7.2},
-		{name: "the floor is one permit", w: win(20, 20, ms, true), want: 3.6},
-		{name: "", w: win(20, 20, ms, true), want: 1.8},
+		{name: "slow attempts without aborts: no cut (group commit)", w: win(20, 0, 4*ms, true), want: 7.6201171875},
+		{name: "the floor is one permit", w: win(20, 20, ms, true), want: 3.81005859375},
+		{name: "", w: win(20, 20, ms, true), want: 1.905029296875},
 		{name: "", w: win(20, 20, ms, true), want: 1},
 		{name: "", w: win(20, 20, ms, true), want: 1},
 		{name: "calm grows by a quarter, not doubling", w: win(8, 0, ms, true), want: 1.25},
-		{name: "30 s without a cut: slow start again", at: 31 * time.Second, w: win(8, 0, ms, true), want: 2.5,
+		{name: "5 s without a cut: slow start again", at: 6 * time.Second, w: win(8, 0, ms, true), want: 2.5,
 			chk: func(t *testing.T, s state) {
 				if !s.slowStart {
 					t.Error("not in slow start")
@@ -77,7 +81,7 @@ func TestNextSteps(t *testing.T) {
 	s := state{limit: 4, slowStart: true}
 	var maxLimit float64 = 10
 	for i, st := range steps {
-		s = s.next(st.w, DefaultTargetAbort, maxLimit, t0.Add(st.at))
+		s = s.next(st.w, rule{target: 0.1, queue: 2, lo: 1, hi: maxLimit}, t0.Add(st.at))
 		if math.Abs(s.limit-st.want) > 1e-9 {
 			t.Fatalf("step %d (%s): limit %v, want %v (state %+v)", i, st.name, s.limit, st.want, s)
 		}
@@ -88,7 +92,7 @@ func TestNextSteps(t *testing.T) {
 }
 
 // TestNextProbeHoldDoubles checks that a limit pushed off its optimum by
-// probes waits longer and longer before probing again, up to 64 windows.
+// probes waits longer and longer before probing again, up to 16 windows.
 func TestNextProbeHoldDoubles(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	s := state{limit: 1, baseline: ms}
@@ -97,7 +101,7 @@ func TestNextProbeHoldDoubles(t *testing.T) {
 		// Calm windows until it probes.
 		calm := 0
 		for s.limit < 1.25 {
-			s = s.next(win(8, 0, ms, true), DefaultTargetAbort, 64, now)
+			s = s.next(win(8, 0, ms, true), rule{target: 0.1, queue: 2, lo: 1, hi: 64}, now)
 			calm++
 			if calm > 200 {
 				t.Fatal("never probes")
@@ -105,12 +109,12 @@ func TestNextProbeHoldDoubles(t *testing.T) {
 		}
 		holds = append(holds, calm-1)
 		// The probe is punished.
-		s = s.next(win(8, 4, ms, true), DefaultTargetAbort, 64, now)
+		s = s.next(win(8, 4, ms, true), rule{target: 0.1, queue: 2, lo: 1, hi: 64}, now)
 		if s.limit != 1 {
 			t.Fatalf("limit %v after the punishing window", s.limit)
 		}
 	}
-	want := []int{0, 1, 2, 4, 8, 16, 32, 64, 64, 64}
+	want := []int{0, 1, 2, 4, 8, 16, 16, 16, 16, 16}
 	for i := range want {
 		if holds[i] != want[i] {
 			t.Fatalf("calm windows waited before each probe: %v, want %v", holds, want)
@@ -119,10 +123,10 @@ func TestNextProbeHoldDoubles(t *testing.T) {
 	// A probe followed by a window that neither grows nor cuts (here: not
 	// saturated) was accepted: the next cut starts the doubling afresh.
 	for s.limit < 1.25 {
-		s = s.next(win(8, 0, ms, true), DefaultTargetAbort, 64, now)
+		s = s.next(win(8, 0, ms, true), rule{target: 0.1, queue: 2, lo: 1, hi: 64}, now)
 	}
-	s = s.next(win(8, 0, ms, false), DefaultTargetAbort, 64, now)
-	s = s.next(win(8, 4, ms, true), DefaultTargetAbort, 64, now)
+	s = s.next(win(8, 0, ms, false), rule{target: 0.1, queue: 2, lo: 1, hi: 64}, now)
+	s = s.next(win(8, 4, ms, true), rule{target: 0.1, queue: 2, lo: 1, hi: 64}, now)
 	if s.hold != 0 || s.holdNext != 1 {
 		t.Fatalf("hold %d next %d after a cut that followed a calm window, want 0 1", s.hold, s.holdNext)
 	}
@@ -133,12 +137,12 @@ func TestNextProbeHoldDoubles(t *testing.T) {
 func TestNextBaseline(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	s := state{limit: 4}
-	s = s.next(win(8, 0, 2*ms, false), 0.1, 64, now)
-	s = s.next(win(8, 0, 3*ms, false), 0.1, 64, now)
+	s = s.next(win(8, 0, 2*ms, false), rule{target: 0.1, queue: 2, lo: 1, hi: 64}, now)
+	s = s.next(win(8, 0, 3*ms, false), rule{target: 0.1, queue: 2, lo: 1, hi: 64}, now)
 	if want := 2*ms + ms/64; s.baseline != want {
 		t.Fatalf("baseline %v, want %v", s.baseline, want)
 	}
-	s = s.next(win(8, 0, ms, false), 0.1, 64, now)
+	s = s.next(win(8, 0, ms, false), rule{target: 0.1, queue: 2, lo: 1, hi: 64}, now)
 	if s.baseline != ms {
 		t.Fatalf("baseline %v, want 1ms", s.baseline)
 	}
@@ -169,7 +173,7 @@ func TestNextConverges(t *testing.T) {
 				f := math.Min(1, tc.p*(l-1))
 				n := max(8, 2*int(l))
 				a := int(math.Round(f * float64(n)))
-				s = s.next(win(n, a, ms, true), DefaultTargetAbort, tc.maxLimit, now.Add(time.Duration(i)*250*ms))
+				s = s.next(win(n, a, ms, true), rule{target: 0.1, queue: 2, lo: 1, hi: tc.maxLimit}, now.Add(time.Duration(i)*250*ms))
 				if i >= settle {
 					if s.limit < tc.lo || s.limit > tc.hi {
 						t.Fatalf("window %d: limit %v outside [%v, %v]", i, s.limit, tc.lo, tc.hi)

@@ -2,10 +2,12 @@ package integration_test
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"testing"
 	"time"
 
+	"github.com/retrysql/retrysql/examples/bank/workload"
 	"github.com/retrysql/retrysql/integration/contention"
 	"github.com/retrysql/retrysql/integration/dbtest"
 )
@@ -23,25 +25,86 @@ func TestContentionHarness(t *testing.T) {
 	}
 	var strategies []contention.Strategy
 	for _, s := range contention.Strategies() {
-		if s.Name == "retrysql default" || s.Name == "cockroach-go crdb.ExecuteTx" {
+		if s.Name == "retrysql default" || s.Name == "cockroach-go crdb.ExecuteTx" || s.Name == "retrysql admission" {
 			strategies = append(strategies, s)
 		}
 	}
-	if len(cells) != 2 || len(strategies) != 2 {
+	if len(cells) != 2 || len(strategies) != 3 {
 		t.Fatalf("cells %d, strategies %d: the names changed", len(cells), len(strategies))
 	}
 	rows, err := contention.Run(context.Background(), dsns, cells, strategies, 500*time.Millisecond, 1, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 3 { // cockroach-go runs on PostgreSQL only
+	if len(rows) != 5 { // cockroach-go runs on PostgreSQL only
 		t.Fatalf("%d rows", len(rows))
 	}
 	for _, r := range rows {
 		s := r.Samples[0]
 		t.Logf("%s / %s: %.0f/s, p99 %v, given up %d, violations %d", r.Cell, r.Strategy, s.PerSecond, s.P99, s.GivenUp, s.Violations)
-		if r.Strategy == "retrysql default" && (s.Violations != 0 || s.GivenUp != 0 || s.PerSecond == 0) {
-			t.Errorf("%s: retrysql default: %+v", r.Cell, s)
+		if r.Strategy != "cockroach-go crdb.ExecuteTx" && (s.Violations != 0 || s.GivenUp != 0 || s.PerSecond == 0) {
+			t.Errorf("%s: %s: %+v", r.Cell, r.Strategy, s)
+		}
+		if r.Strategy == "retrysql admission" && s.MeanLimit < 1 {
+			t.Errorf("%s: admission's limit was not sampled: %+v", r.Cell, s)
+		}
+	}
+}
+
+// TestContentionHarnessMore runs the further kinds of cell briefly with
+// admission: two client processes (this test binary started again, see
+// TestMain), phases, and cold workers beside hot ones.
+func TestContentionHarnessMore(t *testing.T) {
+	dsns := contention.DSNs{Postgres: dbtest.PostgresDSN(t), MySQL: dbtest.MySQLDSN(t)}
+	var adm, hotOnly contention.Strategy
+	for _, s := range contention.Strategies() {
+		switch s.Name {
+		case "retrysql admission":
+			adm = s
+		case "retrysql admission, hot rows only":
+			hotOnly = s
+		}
+	}
+	if adm.Runner == nil || hotOnly.Runner == nil {
+		t.Fatal("the admission strategies were renamed")
+	}
+	base := contention.Cell{Dialect: workload.Postgres, Order: workload.Sorted, Isolation: sql.LevelSerializable,
+		Accounts: 4, Workers: 8, Settings: map[string]string{"enable_seqscan": "off"}}
+	multi := base
+	multi.Name, multi.Processes = "two processes", 2
+	phased := base
+	phased.Name, phased.Accounts = "phases", 64
+	phased.Phases = []contention.Phase{{Hot: 64, Length: 400 * time.Millisecond}, {Hot: 4, Length: 400 * time.Millisecond}}
+	mixed := base
+	mixed.Name, mixed.Accounts, mixed.ColdWorkers, mixed.HotAccounts = "cold beside hot", 64, 4, 4
+
+	rows, err := contention.Run(context.Background(), dsns, []contention.Cell{multi, phased, mixed},
+		[]contention.Strategy{adm, hotOnly}, 500*time.Millisecond, 1, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 4 { // hot rows only: the mixed cell alone
+		t.Fatalf("%d rows", len(rows))
+	}
+	for _, r := range rows {
+		s := r.Samples[0]
+		t.Logf("%s / %s: %+v", r.Cell, r.Strategy, s)
+		if s.Violations != 0 || s.GivenUp != 0 || s.PerSecond == 0 {
+			t.Errorf("%s / %s: %+v", r.Cell, r.Strategy, s)
+		}
+		switch r.Cell {
+		case "two processes":
+			if s.Fairness <= 0 || s.Fairness > 1 {
+				t.Errorf("fairness %v", s.Fairness)
+			}
+		case "phases":
+			if len(s.Phases) != 2 || s.Phases[0].PerSecond == 0 || s.Phases[1].PerSecond == 0 {
+				t.Errorf("phases %+v", s.Phases)
+			}
+		case "cold beside hot":
+			if s.ColdPerSecond == 0 {
+				t.Errorf("no cold transfers: %+v", s)
+			}
 		}
 	}
 }

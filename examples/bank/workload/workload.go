@@ -72,6 +72,19 @@ type Config struct {
 	Progress func(Progress)
 	Every    time.Duration
 	Seed     uint64
+	// FirstWorker numbers this run's workers from it, so that runs in
+	// several processes against the same tables make distinct transfer
+	// ids.
+	FirstWorker int
+	// Hot, if set, says how many accounts (the first ones) transfers pick
+	// from, by the time since the start: contention that changes during
+	// the run. Otherwise every account is picked.
+	Hot func(elapsed time.Duration) int
+	// ColdWorkers, if above 0, makes the last ColdWorkers workers transfer
+	// only among the accounts after the first HotAccounts, and the others
+	// only among those first HotAccounts: unrelated work sharing the
+	// handle with hot rows. Their figures are kept apart (Result.Cold).
+	ColdWorkers, HotAccounts int
 }
 
 // Initial is every account's balance after Setup.
@@ -102,8 +115,18 @@ type Result struct {
 	Ambiguous int
 	Runs      int64           // runs of the transaction function
 	Latencies []time.Duration // of committed transfers, retries included, sorted
-	Errors    map[string]int  // failures by error text, a few examples
+	// Cold are the committed transfers and latencies (sorted) of the cold
+	// workers (Config.ColdWorkers), which Latencies leaves out.
+	Cold          int
+	ColdLatencies []time.Duration
+	// Timeline holds every committed transfer's start (since the run's
+	// start) and latency, in no order.
+	Timeline []Timed
+	Errors   map[string]int // failures by error text, a few examples
 }
+
+// Timed is when a committed transfer started and how long it took.
+type Timed struct{ Start, Latency time.Duration }
 
 // Percentile returns the p-th percentile (0..100) of committed latencies.
 func (r Result) Percentile(p float64) time.Duration {
@@ -160,6 +183,10 @@ func Run(ctx context.Context, db *sql.DB, cfg Config) (Result, error) {
 	if cfg.Workers < 1 || cfg.Accounts < 2 || cfg.Duration <= 0 || cfg.Runner == nil {
 		return Result{}, fmt.Errorf("workload: need workers ≥ 1, accounts ≥ 2, a duration and a runner; got %+v", cfg)
 	}
+	if cfg.ColdWorkers > 0 && (cfg.ColdWorkers >= cfg.Workers || cfg.HotAccounts < 2 || cfg.Accounts-cfg.HotAccounts < 2) {
+		return Result{}, fmt.Errorf("workload: %d cold workers of %d, %d hot accounts of %d: both kinds need a worker and two accounts",
+			cfg.ColdWorkers, cfg.Workers, cfg.HotAccounts, cfg.Accounts)
+	}
 	if cfg.TransferTimeout <= 0 {
 		cfg.TransferTimeout = 30 * time.Second
 	}
@@ -195,19 +222,32 @@ func Run(ctx context.Context, db *sql.DB, cfg Config) (Result, error) {
 			}
 		}()
 	}
-	for w := range cfg.Workers {
+	for w := cfg.FirstWorker; w < cfg.FirstWorker+cfg.Workers; w++ {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(w)))
 			var lat []time.Duration
+			var timeline []Timed
+			var coldLat []time.Duration
+			cold := cfg.ColdWorkers > 0 && w >= cfg.FirstWorker+cfg.Workers-cfg.ColdWorkers
 			outcomes := map[int64]Outcome{}
 			errs := map[string]int{}
 			for seq := int64(0); time.Now().Before(stop) && ctx.Err() == nil; seq++ {
 				id := int64(w)<<32 | seq
-				a := 1 + rng.IntN(cfg.Accounts)
-				b := 1 + rng.IntN(cfg.Accounts-1)
+				n, base := cfg.Accounts, 0
+				switch {
+				case cfg.Hot != nil:
+					n = min(max(cfg.Hot(time.Since(start)), 2), cfg.Accounts)
+				case cfg.ColdWorkers > 0 && cold:
+					n, base = cfg.Accounts-cfg.HotAccounts, cfg.HotAccounts
+				case cfg.ColdWorkers > 0:
+					n = cfg.HotAccounts
+				}
+				a := 1 + rng.IntN(n)
+				b := 1 + rng.IntN(n-1)
 				if b >= a {
 					b++
 				}
+				a, b = a+base, b+base
 				amount := int64(1 + rng.IntN(100))
 				first, second := a, b
 				switch cfg.Order {
@@ -243,13 +283,22 @@ func Run(ctx context.Context, db *sql.DB, cfg Config) (Result, error) {
 					return nil
 				}
 				tctx, cancel := context.WithTimeout(ctx, cfg.TransferTimeout)
+				if cold {
+					tctx = context.WithValue(tctx, coldKey{}, true)
+				}
 				t0 := time.Now()
 				err := cfg.Runner(tctx, db, opts, fn)
 				cancel()
 				switch {
 				case err == nil:
 					outcomes[id] = Committed
-					lat = append(lat, time.Since(t0))
+					l := time.Since(t0)
+					if cold {
+						coldLat = append(coldLat, l)
+					} else {
+						lat = append(lat, l)
+					}
+					timeline = append(timeline, Timed{Start: t0.Sub(start), Latency: l})
 					committed.Add(1)
 				case cfg.Ambiguous(err):
 					outcomes[id] = Ambiguous
@@ -263,6 +312,9 @@ func Run(ctx context.Context, db *sql.DB, cfg Config) (Result, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			res.Latencies = append(res.Latencies, lat...)
+			res.ColdLatencies = append(res.ColdLatencies, coldLat...)
+			res.Cold += len(coldLat)
+			res.Timeline = append(res.Timeline, timeline...)
 			for id, o := range outcomes {
 				res.Outcomes[id] = o
 			}
@@ -275,6 +327,7 @@ func Run(ctx context.Context, db *sql.DB, cfg Config) (Result, error) {
 	res.Elapsed = time.Since(start)
 	res.Runs = runs.Load()
 	slices.Sort(res.Latencies)
+	slices.Sort(res.ColdLatencies)
 	for _, o := range res.Outcomes {
 		switch o {
 		case Committed:
@@ -286,6 +339,15 @@ func Run(ctx context.Context, db *sql.DB, cfg Config) (Result, error) {
 		}
 	}
 	return res, ctx.Err()
+}
+
+type coldKey struct{}
+
+// IsCold reports whether ctx is that of a cold worker's transfer
+// (Config.ColdWorkers), for a Runner that treats them apart.
+func IsCold(ctx context.Context) bool {
+	v, _ := ctx.Value(coldKey{}).(bool)
+	return v
 }
 
 // Check is the verdict on a run: the invariants a correct run keeps.

@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/retrysql/retrysql/admission"
 	"github.com/retrysql/retrysql/integration/contention"
 	"github.com/retrysql/retrysql/integration/dbtest"
 )
@@ -23,6 +25,10 @@ func main() {
 	d := flag.Duration("duration", 3*time.Second, "length of each run")
 	reps := flag.Int("reps", 3, "repetitions of every cell and strategy")
 	only := flag.String("cells", "", "run only the cells whose name contains this text")
+	more := flag.Bool("more", false, "run the further cells (low contention, several processes, phases) instead of the main table's")
+	onlyS := flag.String("strategies", "", "run only the strategies whose name contains one of these comma-separated texts")
+	oracle := flag.String("fixed", "", "also run admission with these fixed limits, comma-separated (e.g. 1,2,4)")
+	targets := flag.String("variants", "", "also run admission with these settings, comma-separated: t<abort target>q<queue threshold>w<min window>, e.g. t0.2q2w16,t0.2q-1w32")
 	flag.Parse()
 	if *d <= 0 || *reps < 1 {
 		fmt.Fprintln(os.Stderr, "contention: need a positive -duration and -reps ≥ 1")
@@ -30,21 +36,68 @@ func main() {
 	}
 	dsns := contention.DSNs{Postgres: env("RETRYSQL_PG_DSN", dbtest.DefaultPostgresDSN), MySQL: env("RETRYSQL_MYSQL_DSN", dbtest.DefaultMySQLDSN)}
 	var cells []contention.Cell
-	for _, c := range contention.Cells() {
+	all := contention.Cells()
+	if *more {
+		all = contention.MoreCells()
+	}
+	for _, c := range all {
 		if strings.Contains(c.Name, *only) {
 			cells = append(cells, c)
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	var strategies []contention.Strategy
+	candidates := contention.Strategies()
+	if *oracle != "" {
+		var ls []int
+		for _, f := range strings.Split(*oracle, ",") {
+			l, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || l < 1 {
+				fmt.Fprintf(os.Stderr, "contention: -fixed wants limits ≥ 1, got %q\n", f)
+				os.Exit(2)
+			}
+			ls = append(ls, l)
+		}
+		candidates = append(candidates, contention.FixedLimits(ls...)...)
+	}
+	if *targets != "" {
+		for _, f := range strings.Split(*targets, ",") {
+			var v, q float64
+			var w int
+			if _, err := fmt.Sscanf(strings.TrimSpace(f), "t%gq%gw%d", &v, &q, &w); err != nil || v <= 0 || v >= 1 || w < 1 {
+				fmt.Fprintf(os.Stderr, "contention: -variants wants t<abort target>q<queue threshold>w<min window>, got %q\n", f)
+				os.Exit(2)
+			}
+			candidates = append(candidates, contention.Admission(fmt.Sprintf("admission t%g q%g w%d", v, q, w), admission.Settings{TargetAbort: v, QueueThreshold: q, MinWindow: w}))
+		}
+	}
+	for _, s := range candidates {
+		for _, want := range strings.Split(*onlyS, ",") {
+			if strings.Contains(s.Name, want) {
+				strategies = append(strategies, s)
+				break
+			}
+		}
+	}
+	if spec := os.Getenv(contention.ChildEnv); spec != "" {
+		// A client process of a multi-process cell.
+		if err := contention.Child(ctx, spec, strategies, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "contention:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	start := time.Now()
-	rows, err := contention.Run(ctx, dsns, cells, contention.Strategies(), *d, *reps, os.Stderr)
+	rows, err := contention.Run(ctx, dsns, cells, strategies, *d, *reps, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "contention:", err)
 		os.Exit(1)
 	}
 	fmt.Printf("Runs of %v, %d repetitions, interleaved; medians, goodput range; %v in all.\n\n", *d, *reps, time.Since(start).Round(time.Second))
 	contention.Markdown(os.Stdout, rows)
+	fmt.Println()
+	contention.MarkdownMore(os.Stdout, rows)
 }
 
 func env(name, def string) string {
