@@ -26,7 +26,7 @@ soak:
 demo:
 	go run ./examples/bank
 
-# The contention benchmark of BENCHMARKS.md (about 45 minutes): the main
+# The contention benchmark of BENCHMARKS.md (about 30 minutes): the main
 # table, then low contention, several processes, phases and cold work.
 contention:
 	go run ./integration/cmd/contention -duration 3s -reps 3 -strategies "immediate,exponential,full jitter,equal,decorrelated,retrysql"

@@ -472,13 +472,19 @@ type Row struct {
 
 // Run runs every cell with every strategy, reps times, interleaving
 // strategies within each cell and repetition, and writes a line per run
-// to log.
+// to log. Each repetition starts the strategies at a different place in
+// their list (rotating by len/reps), so that none always runs first or
+// last: the servers carry the work of a run into the next (InnoDB purges,
+// checkpoints), which would otherwise favour a fixed position.
 func Run(ctx context.Context, dsns DSNs, cells []Cell, strategies []Strategy, d time.Duration, reps int, log io.Writer) ([]Row, error) {
 	rows := map[string]*Row{}
 	var order []string
 	for rep := range reps {
+		first := rep * len(strategies) / reps
 		for ci, c := range cells {
-			for si, s := range strategies {
+			for k := range strategies {
+				si := (first + k) % len(strategies)
+				s := strategies[si]
 				smp, ok, err := RunOne(ctx, dsns, c, s, d, uint64(rep*1000+ci*10+si))
 				if err != nil {
 					return nil, fmt.Errorf("%s, %s: %w", c.Name, s.Name, err)
