@@ -2,12 +2,12 @@ package retrysql
 
 import (
 	"fmt"
-	"github.com/retrysql/retrysql/admission"
 	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/retrysql/retrysql/admission"
 	"github.com/retrysql/retrysql/classify"
 )
 

@@ -116,7 +116,7 @@ type Snapshot struct {
 	Admitted    uint64        // permits granted
 	Escalations uint64        // exclusive permits granted
 	Windows     uint64        // windows closed
-	Changes     uint64        // windows that changed the integer limit
+	Changes     uint64        // windows that changed the permits
 	QueueWait   time.Duration // total time spent waiting for permits
 	MaxWait     time.Duration // longest wait
 }
