@@ -112,7 +112,7 @@ type Snapshot struct {
 	MaxLimit    int           // the limit's bound: MaxLimit, or the pool's size if lower
 	F, Q        float64       // the last window's abort fraction and queue estimate
 	Inflight    int           // attempts holding a permit
-	Queued      int           // attempts waiting
+	Queued      int           // attempts waiting (set by Snapshot)
 	Admitted    uint64        // permits granted
 	Escalations uint64        // exclusive permits granted
 	Windows     uint64        // windows closed
@@ -255,7 +255,6 @@ func (c *Controller) Admit(ctx context.Context, ticket int64, exclusive bool) (P
 	c.seq++
 	w := &waiter{ticket: ticket, seq: c.seq, exclusive: exclusive, ready: make(chan struct{}), since: since}
 	heap.Push(&c.queue, w)
-	c.snap.Queued = len(c.queue)
 	c.mu.Unlock()
 
 	select {
@@ -274,7 +273,6 @@ func (c *Controller) Admit(ctx context.Context, ticket int64, exclusive bool) (P
 			return Permit{}, ctx.Err()
 		}
 		heap.Remove(&c.queue, w.index)
-		c.snap.Queued = len(c.queue)
 		c.dispatch() // the head may have changed
 		c.mu.Unlock()
 		return Permit{}, ctx.Err()
@@ -341,9 +339,7 @@ func (c *Controller) dispatch() {
 	for len(c.queue) > 0 {
 		w := c.queue[0]
 		if !c.canGrant(w.exclusive) {
-			if len(c.queue) > 0 {
-				c.win.saturated = true // work is waiting
-			}
+			c.win.saturated = true // work is waiting
 			return
 		}
 		heap.Pop(&c.queue)
@@ -351,7 +347,6 @@ func (c *Controller) dispatch() {
 		w.granted = true
 		close(w.ready)
 	}
-	c.snap.Queued = 0
 }
 
 // closeWindow applies the update rule; the caller holds the lock.

@@ -245,10 +245,18 @@ func TestAdmitContext(t *testing.T) {
 		errc <- err
 	}()
 	waitQueued(t, c, 1)
-	c.SetMaxLimit(0)
+	behind = admitAsync(c, context.Background(), 3, false)
+	waitQueued(t, c, 2)
 	cancel()
-	<-errc
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("exclusive Admit = %v, want context.Canceled", err)
+	}
 	p.Release(false)
+	q, ok = <-behind
+	if !ok {
+		t.Fatal("the waiter behind the exclusive one was not served after it left")
+	}
+	q.Release(false)
 
 	// An ended context is refused even with permits free.
 	ctx, cancel = context.WithCancel(context.Background())

@@ -69,7 +69,12 @@ func main() {
 				fmt.Fprintf(os.Stderr, "contention: -variants wants t<abort target>q<queue threshold>w<min window>, got %q\n", f)
 				os.Exit(2)
 			}
-			candidates = append(candidates, contention.Admission(fmt.Sprintf("admission t%g q%g w%d", v, q, w), admission.Settings{TargetAbort: v, QueueThreshold: q, MinWindow: w}))
+			set := admission.Settings{TargetAbort: v, QueueThreshold: q, MinWindow: w}
+			if _, err := admission.New(set); err != nil {
+				fmt.Fprintf(os.Stderr, "contention: -variants %q: %v\n", f, err)
+				os.Exit(2)
+			}
+			candidates = append(candidates, contention.Admission(fmt.Sprintf("admission t%g q%g w%d", v, q, w), set))
 		}
 	}
 	for _, s := range candidates {
