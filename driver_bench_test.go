@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/retrysql/retrysql"
+	"github.com/retrysql/retrysql/admission"
 )
 
 // benchDriver is the cheapest driver possible: every statement succeeds at
@@ -20,7 +21,7 @@ type benchConn struct{}
 
 func (benchConn) Prepare(string) (driver.Stmt, error) { return nil, driver.ErrSkip }
 func (benchConn) Close() error                        { return nil }
-func (benchConn) Begin() (driver.Tx, error)           { return nil, driver.ErrSkip }
+func (benchConn) Begin() (driver.Tx, error)           { return benchTx{}, nil }
 func (benchConn) ExecContext(context.Context, string, []driver.NamedValue) (driver.Result, error) {
 	return driver.RowsAffected(1), nil
 }
@@ -28,6 +29,11 @@ func (benchConn) QueryContext(context.Context, string, []driver.NamedValue) (dri
 	return &benchRows{}, nil
 }
 func (benchConn) ResetSession(context.Context) error { return nil }
+
+type benchTx struct{}
+
+func (benchTx) Commit() error   { return nil }
+func (benchTx) Rollback() error { return nil }
 
 type benchRows struct{ done bool }
 
@@ -81,6 +87,49 @@ func BenchmarkStatement(b *testing.B) {
 					b.Fatal(err)
 				}
 				rows.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkRunInTx runs a transaction of three statements through RunInTx
+// on the fake driver wrapped with retrysql, with admission control off and
+// on: with a driver that does no work, the difference is all that
+// admission adds to a transaction that meets no contention (one Admit, one
+// Release, a context value).
+func BenchmarkRunInTx(b *testing.B) {
+	ctl, err := admission.New(admission.Settings{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []struct {
+		name string
+		opts []retrysql.Option
+	}{
+		{"admission=off", nil},
+		{"admission=on", []retrysql.Option{retrysql.WithAdmission(ctl)}},
+	} {
+		wrapped, err := retrysql.NewConnector(benchConnector{}, mode.opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		db := sql.OpenDB(wrapped)
+		defer db.Close()
+		ctx := context.Background()
+		fn := func(ctx context.Context, tx *sql.Tx) error {
+			for range 3 {
+				if _, err := tx.ExecContext(ctx, "UPDATE t SET x = x + 1"); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		b.Run(mode.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := retrysql.RunInTx(ctx, db, nil, fn); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

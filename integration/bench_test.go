@@ -3,9 +3,13 @@ package integration_test
 import (
 	"context"
 	"database/sql"
+	"math"
+	"math/rand/v2"
 	"net/url"
 	"os"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/retrysql/retrysql"
 	"github.com/retrysql/retrysql/admission"
@@ -73,6 +77,63 @@ func withSetting(b *testing.B, dsn, name, value string) string {
 	return u.String()
 }
 
+// uncontendedTx is the transaction of the uncontended benchmarks: a
+// transfer between two rows that nothing else touches (two UPDATEs and a
+// ledger INSERT). It returns the driver and DSN to open for dialect
+// ("postgres" or "mariadb"), a function that creates the tables afresh on
+// a handle and drops them when the benchmark ends (call it after
+// openUncontended, whose Close must come later), and the transaction.
+func uncontendedTx(b *testing.B, dialect string) (drv, dsn string, setup func(*sql.DB), fn func(context.Context, *sql.Tx) error) {
+	var (
+		ledger string
+		q      [3]string
+	)
+	if dialect == "postgres" {
+		dsn, drv = withSetting(b, dbtest.PostgresDSN(b), "synchronous_commit", "off"), "pgx"
+		q = [3]string{"UPDATE rs_tx_accounts SET balance = balance - $1 WHERE id = 1", "UPDATE rs_tx_accounts SET balance = balance + $1 WHERE id = 2", "INSERT INTO rs_tx_ledger (amount) VALUES ($1)"}
+		ledger = "CREATE TABLE rs_tx_ledger (id bigserial PRIMARY KEY, amount int)"
+	} else {
+		dsn, drv = dbtest.MySQLDSN(b), "mysql"
+		q = [3]string{"UPDATE rs_tx_accounts SET balance = balance - ? WHERE id = 1", "UPDATE rs_tx_accounts SET balance = balance + ? WHERE id = 2", "INSERT INTO rs_tx_ledger (amount) VALUES (?)"}
+		ledger = "CREATE TABLE rs_tx_ledger (id BIGINT AUTO_INCREMENT PRIMARY KEY, amount int)"
+	}
+	setup = func(db *sql.DB) {
+		dbtest.Exec(b, db, "DROP TABLE IF EXISTS rs_tx_accounts", "DROP TABLE IF EXISTS rs_tx_ledger",
+			"CREATE TABLE rs_tx_accounts (id int PRIMARY KEY, balance bigint)",
+			"INSERT INTO rs_tx_accounts VALUES (1, 1000000), (2, 1000000)", ledger)
+		b.Cleanup(func() { dbtest.Exec(b, db, "DROP TABLE IF EXISTS rs_tx_accounts", "DROP TABLE IF EXISTS rs_tx_ledger") })
+	}
+	fn = func(ctx context.Context, tx *sql.Tx) error {
+		for _, s := range q {
+			if _, err := tx.ExecContext(ctx, s, 1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return drv, dsn, setup, fn
+}
+
+// openUncontended opens a handle on drv and dsn, with admission control
+// when on is true, closed when the benchmark ends.
+func openUncontended(b *testing.B, drv, dsn string, on bool) *sql.DB {
+	var opts []retrysql.Option
+	if on {
+		ctl, err := admission.New(admission.Settings{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		opts = append(opts, retrysql.WithAdmission(ctl))
+	}
+	db, err := retrysql.Open(drv, dsn, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	db.SetMaxIdleConns(4)
+	b.Cleanup(func() { db.Close() })
+	return db
+}
+
 // BenchmarkRunInTxUncontended runs a one-worker transfer transaction
 // (two UPDATEs of different rows and a ledger INSERT, nothing competing)
 // with RunInTx on retry+pgx and retry+mysql, with admission control off
@@ -88,6 +149,7 @@ func withSetting(b *testing.B, dsn, name, value string) string {
 // run (RETRYSQL_BENCH_FLIP=1 runs "on" first): the servers' state drifts
 // during a run (the ledger grows, checkpoints come), and a fixed order
 // would charge that drift to the mode that runs second.
+// BenchmarkRunInTxPaired measures the same cost with that drift cancelled.
 func BenchmarkRunInTxUncontended(b *testing.B) {
 	ctx := context.Background()
 	modes := []string{"off", "on"}
@@ -95,45 +157,10 @@ func BenchmarkRunInTxUncontended(b *testing.B) {
 		modes = []string{"on", "off"}
 	}
 	for _, dialect := range []string{"postgres", "mariadb"} {
-		var (
-			dsn, drv string
-			setup    []string
-			q        [3]string
-		)
-		if dialect == "postgres" {
-			dsn, drv = withSetting(b, dbtest.PostgresDSN(b), "synchronous_commit", "off"), "pgx"
-			q = [3]string{"UPDATE rs_tx_accounts SET balance = balance - $1 WHERE id = 1", "UPDATE rs_tx_accounts SET balance = balance + $1 WHERE id = 2", "INSERT INTO rs_tx_ledger (amount) VALUES ($1)"}
-			setup = []string{"CREATE TABLE rs_tx_ledger (id bigserial PRIMARY KEY, amount int)"}
-		} else {
-			dsn, drv = dbtest.MySQLDSN(b), "mysql"
-			q = [3]string{"UPDATE rs_tx_accounts SET balance = balance - ? WHERE id = 1", "UPDATE rs_tx_accounts SET balance = balance + ? WHERE id = 2", "INSERT INTO rs_tx_ledger (amount) VALUES (?)"}
-			setup = []string{"CREATE TABLE rs_tx_ledger (id BIGINT AUTO_INCREMENT PRIMARY KEY, amount int)"}
-		}
+		drv, dsn, setup, fn := uncontendedTx(b, dialect)
 		for _, mode := range modes {
-			var opts []retrysql.Option
-			if mode == "on" {
-				ctl, err := admission.New(admission.Settings{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				opts = append(opts, retrysql.WithAdmission(ctl))
-			}
-			db, err := retrysql.Open(drv, dsn, opts...)
-			if err != nil {
-				b.Fatal(err)
-			}
-			db.SetMaxIdleConns(4)
-			dbtest.Exec(b, db, append([]string{"DROP TABLE IF EXISTS rs_tx_accounts", "DROP TABLE IF EXISTS rs_tx_ledger",
-				"CREATE TABLE rs_tx_accounts (id int PRIMARY KEY, balance bigint)",
-				"INSERT INTO rs_tx_accounts VALUES (1, 1000000), (2, 1000000)"}, setup...)...)
-			fn := func(ctx context.Context, tx *sql.Tx) error {
-				for _, s := range q {
-					if _, err := tx.ExecContext(ctx, s, 1); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
+			db := openUncontended(b, drv, dsn, mode == "on")
+			setup(db)
 			b.Run("db="+dialect+"/admission="+mode, func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
@@ -142,8 +169,108 @@ func BenchmarkRunInTxUncontended(b *testing.B) {
 					}
 				}
 			})
-			dbtest.Exec(b, db, "DROP TABLE rs_tx_accounts", "DROP TABLE rs_tx_ledger")
-			db.Close()
 		}
+	}
+}
+
+// pairBlock is the number of transactions in each half of a pair of
+// BenchmarkRunInTxPaired.
+const pairBlock = 20
+
+// BenchmarkRunInTxPaired measures what admission control costs a
+// transaction that meets no contention, with the machine's drift
+// cancelled: two handles on the same tables, one with admission and one
+// without, run blocks of pairBlock uncontended transfers in turn (a coin
+// toss decides which goes first in each pair), and each pair gives the
+// ratio of the "on" block's time to the "off" block's. Blocks a few
+// milliseconds apart see the same machine, so the ratio is free of the
+// drift between runs that hides a few percent in
+// BenchmarkRunInTxUncontended. One iteration is one pair; the benchmark
+// reports the median ratio ("on/off") and a distribution-free 95%
+// confidence interval for it ("lo95", "hi95", order statistics of the
+// sorted ratios, from 20 pairs on):
+//
+//	go test -run '^$' -bench BenchmarkRunInTxPaired -benchtime 400x ./integration
+func BenchmarkRunInTxPaired(b *testing.B) {
+	ctx := context.Background()
+	for _, dialect := range []string{"postgres", "mariadb"} {
+		drv, dsn, setup, fn := uncontendedTx(b, dialect)
+		off, on := openUncontended(b, drv, dsn, false), openUncontended(b, drv, dsn, true)
+		setup(off)
+		block := func(db *sql.DB) time.Duration {
+			start := time.Now()
+			for range pairBlock {
+				if err := retrysql.RunInTx(ctx, db, nil, fn); err != nil {
+					b.Fatal(err)
+				}
+			}
+			return time.Since(start)
+		}
+		b.Run("db="+dialect, func(b *testing.B) {
+			block(off) // warm both pools and the tables' pages
+			block(on)
+			rng := rand.New(rand.NewPCG(1, 2))
+			var ratios []float64
+			for b.Loop() {
+				var tOff, tOn time.Duration
+				if rng.IntN(2) == 0 {
+					tOff = block(off)
+					tOn = block(on)
+				} else {
+					tOn = block(on)
+					tOff = block(off)
+				}
+				ratios = append(ratios, float64(tOn)/float64(tOff))
+			}
+			med, lo, hi := medianCI(ratios)
+			b.ReportMetric(med, "on/off")
+			if lo > 0 {
+				b.ReportMetric(lo, "lo95")
+				b.ReportMetric(hi, "hi95")
+			}
+		})
+	}
+}
+
+// medianCI returns the median of xs and a distribution-free 95% confidence
+// interval for it: the order statistics n/2 ± 1.96·√n/2 of the sorted
+// values. lo and hi are 0 when there are fewer than 20 values. xs is
+// sorted in place.
+func medianCI(xs []float64) (med, lo, hi float64) {
+	n := len(xs)
+	if n == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(xs)
+	if n%2 == 1 {
+		med = xs[n/2]
+	} else {
+		med = (xs[n/2-1] + xs[n/2]) / 2
+	}
+	if n < 20 {
+		return med, 0, 0
+	}
+	half := 1.96 * math.Sqrt(float64(n)) / 2
+	j := int(math.Floor(float64(n)/2 - half)) // 1-based ranks
+	k := int(math.Ceil(float64(n)/2 + half + 1))
+	j = max(j, 1)
+	k = min(k, n)
+	return med, xs[j-1], xs[k-1]
+}
+
+func TestMedianCI(t *testing.T) {
+	xs := make([]float64, 100)
+	for i := range xs {
+		xs[i] = float64(100 - i) // ranks 1..100 hold 1..100 once sorted
+	}
+	med, lo, hi := medianCI(xs)
+	if med != 50.5 || lo != 40 || hi != 61 { // the textbook ranks for n = 100
+		t.Errorf("medianCI(1..100) = %v, %v, %v; want 50.5, 40, 61", med, lo, hi)
+	}
+	if med, lo, hi := medianCI([]float64{3, 1, 2}); med != 2 || lo != 0 || hi != 0 {
+		t.Errorf("medianCI(3 values) = %v, %v, %v; want 2, 0, 0", med, lo, hi)
+	}
+	if med, _, _ := medianCI(nil); med != 0 {
+		t.Errorf("medianCI(nil) = %v", med)
 	}
 }
