@@ -26,11 +26,11 @@ soak:
 demo:
 	go run ./examples/bank
 
-# The contention benchmark of BENCHMARKS.md (about 30 minutes): the main
+# The contention benchmark of BENCHMARKS.md (about 70 minutes): the main
 # table, then low contention, several processes, phases and cold work.
 contention:
-	go run ./integration/cmd/contention -duration 3s -reps 3 -strategies "immediate,exponential,full jitter,equal,decorrelated,retrysql"
-	go run ./integration/cmd/contention -more -duration 3s -reps 3 -strategies "immediate,equal,decorrelated 2ms,full jitter 1ms,retrysql admission"
+	go run ./integration/cmd/contention -duration 10s -reps 3 -strategies "immediate,exponential,full jitter,equal,decorrelated,retrysql"
+	go run ./integration/cmd/contention -more -duration 5s -reps 3 -strategies "immediate,equal,decorrelated 2ms,full jitter 1ms,retrysql admission"
 
 # Benchmarks, BENCHCOUNT runs each, summarised with benchstat.
 bench:
