@@ -122,10 +122,13 @@ type Snapshot struct {
 }
 
 // Controller is the admission control of one contention domain (a
-// database handle). The zero value is not usable; use New.
+// database handle). The zero value is a controller with the default
+// Settings; New sets others. A Controller is safe for concurrent use and
+// must not be copied after first use.
 type Controller struct {
-	s   Settings
-	now func() time.Time
+	once sync.Once // sets the defaults of a zero Controller
+	s    Settings
+	now  func() time.Time
 
 	mu        sync.Mutex
 	st        state
@@ -145,15 +148,26 @@ func New(s Settings) (*Controller, error) {
 }
 
 func newAt(s Settings, now func() time.Time) (*Controller, error) {
+	s, err := s.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Controller{}
+	c.once.Do(func() { c.setup(s, now) })
+	return c, nil
+}
+
+// withDefaults checks s and fills its zero fields with the defaults.
+func (s Settings) withDefaults() (Settings, error) {
 	switch {
 	case s.StartLimit < 0, s.MaxLimit < 0, s.MinLimit < 0, s.MinWindow < 0, s.WindowTime < 0:
-		return nil, errors.New("admission: negative setting")
+		return s, errors.New("admission: negative setting")
 	case s.MaxLimit > 0 && s.MinLimit > s.MaxLimit:
-		return nil, fmt.Errorf("admission: MinLimit %d above MaxLimit %d", s.MinLimit, s.MaxLimit)
+		return s, fmt.Errorf("admission: MinLimit %d above MaxLimit %d", s.MinLimit, s.MaxLimit)
 	case math.IsNaN(s.QueueThreshold) || math.IsInf(s.QueueThreshold, 0):
-		return nil, fmt.Errorf("admission: queue threshold %v", s.QueueThreshold)
+		return s, fmt.Errorf("admission: queue threshold %v", s.QueueThreshold)
 	case math.IsNaN(s.TargetAbort) || s.TargetAbort < 0 || s.TargetAbort >= 1:
-		return nil, fmt.Errorf("admission: target abort fraction %v is outside [0, 1)", s.TargetAbort)
+		return s, fmt.Errorf("admission: target abort fraction %v is outside [0, 1)", s.TargetAbort)
 	}
 	if s.StartLimit == 0 {
 		s.StartLimit = DefaultStartLimit
@@ -165,7 +179,7 @@ func newAt(s Settings, now func() time.Time) (*Controller, error) {
 		s.MinLimit = 1
 	}
 	if s.MinLimit > s.MaxLimit {
-		return nil, fmt.Errorf("admission: MinLimit %d above the default MaxLimit %d", s.MinLimit, s.MaxLimit)
+		return s, fmt.Errorf("admission: MinLimit %d above the default MaxLimit %d", s.MinLimit, s.MaxLimit)
 	}
 	if s.TargetAbort == 0 {
 		s.TargetAbort = DefaultTargetAbort
@@ -182,19 +196,32 @@ func newAt(s Settings, now func() time.Time) (*Controller, error) {
 	if s.WindowTime == 0 {
 		s.WindowTime = DefaultWindowTime
 	}
-	c := &Controller{s: s, now: now, maxLimit: float64(s.MaxLimit)}
+	return s, nil
+}
+
+// setup starts c with the settings s (checked and completed).
+func (c *Controller) setup(s Settings, now func() time.Time) {
+	c.s, c.now, c.maxLimit = s, now, float64(s.MaxLimit)
 	c.st = state{limit: min(max(float64(s.StartLimit), float64(s.MinLimit)), c.maxLimit), slowStart: true}
 	c.winStart = now()
-	return c, nil
+}
+
+// ready gives a zero Controller the default settings, once.
+func (c *Controller) ready() {
+	c.once.Do(func() {
+		s, _ := Settings{}.withDefaults() // the defaults are valid (tested)
+		c.setup(s, time.Now)
+	})
 }
 
 // EscalateAfter returns the setting (negative: never).
-func (c *Controller) EscalateAfter() int { return c.s.EscalateAfter }
+func (c *Controller) EscalateAfter() int { c.ready(); return c.s.EscalateAfter }
 
 // SetMaxLimit bounds the limit by n as well as by Settings.MaxLimit: the
 // connection pool's size, say. n < 1 means no bound but MaxLimit.
 // RunInTx calls it with the pool's size (sql.DBStats.MaxOpenConnections).
 func (c *Controller) SetMaxLimit(n int) {
+	c.ready()
 	m := float64(c.s.MaxLimit)
 	if n >= 1 {
 		m = math.Min(float64(n), m)
@@ -235,6 +262,7 @@ func (p Permit) Ticket() int64 { return p.ticket }
 // alone. Older tickets are served first, equal ones in order of arrival.
 // It returns ctx's error if ctx ends first.
 func (c *Controller) Admit(ctx context.Context, ticket int64, exclusive bool) (Permit, error) {
+	c.ready()
 	if err := ctx.Err(); err != nil {
 		return Permit{}, err
 	}
@@ -366,6 +394,7 @@ func (c *Controller) closeWindow(now time.Time) {
 
 // Snapshot returns the controller's state and counters.
 func (c *Controller) Snapshot() Snapshot {
+	c.ready()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.snap

@@ -424,3 +424,23 @@ func TestAdmitRace(t *testing.T) {
 	}
 	t.Logf("granted %d, refused %d, windows %d, escalations %d, limit %.2f", grantedN.Load(), refused.Load(), s.Windows, s.Escalations, s.Limit)
 }
+
+// TestZeroController: the zero value works, with the default settings.
+func TestZeroController(t *testing.T) {
+	var c Controller
+	if got := c.EscalateAfter(); got != DefaultEscalateAfter {
+		t.Fatalf("EscalateAfter %d", got)
+	}
+	p, err := c.Admit(t.Context(), 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Snapshot(); s.Inflight != 1 || s.Permits != DefaultStartLimit {
+		t.Fatalf("snapshot %+v", s)
+	}
+	p.Release(false)
+	c.SetMaxLimit(2)
+	if s := c.Snapshot(); s.Inflight != 0 || s.MaxLimit != 2 {
+		t.Fatalf("snapshot %+v", s)
+	}
+}

@@ -6,3 +6,6 @@ import "time"
 // their times on window boundaries.
 func (b *Ratio) Start() time.Time       { return b.start }
 func (b *TokenBucket) Start() time.Time { return b.start }
+
+// RequestAt records a first attempt at time now (see requestAt).
+func (b *Ratio) RequestAt(now time.Time) { b.requestAt(now) }

@@ -164,10 +164,10 @@ func (b *Ratio) Request() {
 	}
 }
 
-// RequestAt records a first attempt at time now. Unlike Request it always
-// checks whether the window moved on, so that a test can drive the budget
-// with times of its choosing.
-func (b *Ratio) RequestAt(now time.Time) {
+// requestAt records a first attempt at time now. Unlike Request it always
+// checks whether the window moved on, so that tests can drive the budget
+// with times of their choosing (export_test.go).
+func (b *Ratio) requestAt(now time.Time) {
 	if b.deposit == 0 {
 		return
 	}

@@ -74,17 +74,42 @@ type Result struct {
 	// running it again cannot run it twice. The zero value, false, means it
 	// may have reached the server. It is meaningful for ConnLost only.
 	Unsent bool
+
+	// The facts below tell a retry loop what kind of failure it met, so
+	// that no loop needs to know vendor codes.
+
+	// Contention is true when transactions got in each other's way: a
+	// deadlock, a serialization failure, a write conflict, a lock that
+	// could not be had in time. Admission control paces the retries of
+	// such errors (package admission).
+	Contention bool
+	// ReadOnly is true when the server refused a write because it is
+	// read-only: a standby, a replica, or the old writer after a failover.
+	// PostgreSQL reports a write in a transaction the application began
+	// READ ONLY with the same code; a loop that knows it began the
+	// transaction so treats the error as permanent.
+	ReadOnly bool
+	// StaleStatement is true when a prepared statement was made stale by a
+	// schema change ("cached plan must not change result type"): an
+	// attempt that prepares the statement afresh can succeed, one that
+	// runs the same prepared statement again cannot.
+	StaleStatement bool
 }
 
-// String formats r as "class" or "class code", with "unsent" appended when
-// set.
+// String formats r as "class" or "class code", followed by the facts that
+// are set ("unsent", "contention", "read-only", "stale statement").
 func (r Result) String() string {
 	s := r.Class.String()
 	if r.Code != "" {
 		s += " " + r.Code
 	}
-	if r.Unsent {
-		s += " unsent"
+	for _, f := range [...]struct {
+		set  bool
+		name string
+	}{{r.Unsent, "unsent"}, {r.Contention, "contention"}, {r.ReadOnly, "read-only"}, {r.StaleStatement, "stale statement"}} {
+		if f.set {
+			s += " " + f.name
+		}
 	}
 	return s
 }

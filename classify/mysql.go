@@ -41,13 +41,13 @@ const (
 // old writer after a failover; go-sql-driver's rejectReadOnly=true turns
 // those into driver.ErrBadConn instead.
 var mysqlServerRules = []CodeRule{
-	{Engine: "MySQL, MariaDB", Code: erLockDeadlock, Name: "ER_LOCK_DEADLOCK", Class: TxAborted,
+	{Engine: "MySQL, MariaDB", Code: erLockDeadlock, Name: "ER_LOCK_DEADLOCK", Class: TxAborted, Contention: true,
 		Why: "the transaction was chosen as a deadlock victim and rolled back"},
-	{Engine: "MySQL, MariaDB", Code: erLockWaitTimeout, Name: "ER_LOCK_WAIT_TIMEOUT", Class: Transient,
+	{Engine: "MySQL, MariaDB", Code: erLockWaitTimeout, Name: "ER_LOCK_WAIT_TIMEOUT", Class: Transient, Contention: true,
 		Why: "innodb_lock_wait_timeout (and NOWAIT on MariaDB); the statement was rolled back"},
-	{Engine: "MySQL", Code: erLockNowait, Name: "ER_LOCK_NOWAIT", Class: Transient,
+	{Engine: "MySQL", Code: erLockNowait, Name: "ER_LOCK_NOWAIT", Class: Transient, Contention: true,
 		Why: "FOR UPDATE NOWAIT found the row locked"},
-	{Engine: "MariaDB", Code: erCheckread, Name: "ER_CHECKREAD", Class: TxAborted,
+	{Engine: "MariaDB", Code: erCheckread, Name: "ER_CHECKREAD", Class: TxAborted, Contention: true,
 		Why: "\"Record has changed since last read\": innodb_snapshot_isolation (default on since 11.6.2) rolled the transaction back"},
 	{Engine: "MySQL, MariaDB", Code: erConCount, Name: "ER_CON_COUNT_ERROR", Class: Transient,
 		Why: "too many connections, at connect"},
@@ -58,12 +58,12 @@ var mysqlServerRules = []CodeRule{
 		Why:      "the account's MAX_USER_CONNECTIONS, at connect"},
 	{Engine: "MySQL, MariaDB", Code: erUserLimitReached, Name: "ER_USER_LIMIT_REACHED", Class: Permanent,
 		Why: "an hourly limit of the account (max_questions, max_updates, max_connections_per_hour)"},
-	{Engine: "MySQL, MariaDB, Aurora", Code: erOptionPreventsStatement, Name: "ER_OPTION_PREVENTS_STATEMENT", Class: Transient,
+	{Engine: "MySQL, MariaDB, Aurora", Code: erOptionPreventsStatement, Name: "ER_OPTION_PREVENTS_STATEMENT", Class: Transient, ReadOnly: true,
 		contains: when("read-only", "read_only"),
 		Why:      "the server is read-only: a replica, or the old writer after a failover"},
 	{Engine: "MySQL, MariaDB", Code: erOptionPreventsStatement, Name: "ER_OPTION_PREVENTS_STATEMENT", Class: Permanent,
 		Why: "another option (such as --secure-file-priv) forbids the statement"},
-	{Engine: "MySQL, Aurora", Code: erReadOnlyMode, Name: "ER_READ_ONLY_MODE", Class: Transient,
+	{Engine: "MySQL, Aurora", Code: erReadOnlyMode, Name: "ER_READ_ONLY_MODE", Class: Transient, ReadOnly: true,
 		Why: "the server is in read-only mode"},
 	{Engine: "MySQL, MariaDB", Code: erCantExecuteInReadOnlyTx, Name: "ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION", Class: Permanent,
 		Why: "a write in a transaction the application opened READ ONLY"},
@@ -100,7 +100,7 @@ var galeraRules = []CodeRule{
 
 // groupReplicationRules: MySQL Group Replication and InnoDB Cluster.
 var groupReplicationRules = []CodeRule{
-	{Engine: "MySQL Group Replication", Code: erTransactionRollbackDuringCommit, Name: "ER_TRANSACTION_ROLLBACK_DURING_COMMIT", Class: TxAborted,
+	{Engine: "MySQL Group Replication", Code: erTransactionRollbackDuringCommit, Name: "ER_TRANSACTION_ROLLBACK_DURING_COMMIT", Class: TxAborted, Contention: true,
 		Why: "certification conflict at COMMIT: the transaction was rolled back"},
 	{Engine: "MySQL Group Replication", Code: erRunHookError, Name: "ER_RUN_HOOK_ERROR", Class: ConnLost, Unsent: true,
 		Why: "a before-commit hook refused (the member is not ONLINE); nothing committed: reconnect to a healthy primary"},
@@ -112,9 +112,9 @@ var groupReplicationRules = []CodeRule{
 // it (result undetermined): go-sql-driver reports mysql.ErrInvalidConn,
 // which is ambiguous.
 var tidbRules = []CodeRule{
-	{Engine: "TiDB", Code: "9007", Name: "write conflict", Class: TxAborted,
+	{Engine: "TiDB", Code: "9007", Name: "write conflict", Class: TxAborted, Contention: true,
 		Why: "optimistic write conflict at commit; the whole transaction may be retried"},
-	{Engine: "TiDB", Code: "8002", Name: "SELECT FOR UPDATE write conflict", Class: TxAborted,
+	{Engine: "TiDB", Code: "8002", Name: "SELECT FOR UPDATE write conflict", Class: TxAborted, Contention: true,
 		Why: "a transaction with SELECT FOR UPDATE met a commit conflict"},
 	{Engine: "TiDB", Code: "8022", Name: "transaction commit failed, rolled back", Class: TxAborted,
 		Why: "the commit failed and was rolled back"},

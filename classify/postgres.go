@@ -14,21 +14,21 @@ const (
 // ends the connections to the old writer and 25006 refuses writes sent to a
 // demoted one.
 var postgresRules = []CodeRule{
-	{Engine: "PostgreSQL, CockroachDB, YugabyteDB", Code: pgerrcode.SerializationFailure, Name: "serialization_failure", Class: TxAborted,
+	{Engine: "PostgreSQL, CockroachDB, YugabyteDB", Code: pgerrcode.SerializationFailure, Name: "serialization_failure", Class: TxAborted, Contention: true,
 		Why: "a REPEATABLE READ or SERIALIZABLE conflict (also recovery conflicts on a standby; every CockroachDB \"restart transaction\" reason; YugabyteDB conflicts, read restarts and catalog mismatches); the transaction was rolled back"},
-	{Engine: "PostgreSQL, YugabyteDB", Code: pgerrcode.DeadlockDetected, Name: "deadlock_detected", Class: TxAborted,
+	{Engine: "PostgreSQL, YugabyteDB", Code: pgerrcode.DeadlockDetected, Name: "deadlock_detected", Class: TxAborted, Contention: true,
 		Why: "the transaction was chosen as a deadlock victim and rolled back"},
-	{Engine: "PostgreSQL", Code: pgerrcode.LockNotAvailable, Name: "lock_not_available", Class: Transient,
+	{Engine: "PostgreSQL", Code: pgerrcode.LockNotAvailable, Name: "lock_not_available", Class: Transient, Contention: true,
 		Why: "NOWAIT or lock_timeout; the statement (and the transaction it was in) was rolled back"},
 	{Engine: "PostgreSQL", Code: pgerrcode.TooManyConnections, Name: "too_many_connections", Class: Transient,
 		Why: "max_connections or a role's or database's connection limit, at connect"},
 	{Engine: "PostgreSQL", Code: pgerrcode.CannotConnectNow, Name: "cannot_connect_now", Class: Transient,
 		Why: "the server is starting up, shutting down or in recovery"},
-	{Engine: "PostgreSQL, Aurora", Code: pgerrcode.ReadOnlySQLTransaction, Name: "read_only_sql_transaction", Class: Transient,
-		Why: "a write reached a standby or a demoted writer after a failover (also a write in a READ ONLY transaction, which retrying cannot cure: it fails again once the attempts are spent)"},
-	{Engine: "PostgreSQL", Code: pgerrcode.FeatureNotSupported, Name: "feature_not_supported", Class: Transient,
+	{Engine: "PostgreSQL, Aurora", Code: pgerrcode.ReadOnlySQLTransaction, Name: "read_only_sql_transaction", Class: Transient, ReadOnly: true,
+		Why: "a write reached a standby or a demoted writer after a failover; also a write in a transaction begun READ ONLY, which RunInTx therefore returns at once"},
+	{Engine: "PostgreSQL", Code: pgerrcode.FeatureNotSupported, Name: "feature_not_supported", Class: Transient, StaleStatement: true,
 		contains: when("cached plan must not change result type"),
-		Why:      "a schema change invalidated a prepared statement; pgx drops its cache on the error, so the next attempt prepares afresh"},
+		Why:      "a schema change invalidated a prepared statement; pgx drops its statement cache on the error, so an attempt that prepares afresh succeeds (one of a statement the application prepared is not retried)"},
 	{Engine: "PostgreSQL, Aurora, CockroachDB", Code: pgerrcode.AdminShutdown, Name: "admin_shutdown", Class: ConnLost,
 		Why: "pg_terminate_backend, a fast shutdown, a failover or a CockroachDB node drain ended the session; a statement in flight may have run"},
 	{Engine: "PostgreSQL", Code: pgerrcode.CrashShutdown, Name: "crash_shutdown", Class: ConnLost,
@@ -79,7 +79,7 @@ var postgresRules = []CodeRule{
 // ReadWithinUncertaintyIntervalError, ...): the serialization_failure rule
 // above covers them.
 var cockroachRules = []CodeRule{
-	{Engine: "CockroachDB", Code: "CR000", Name: "retry (legacy)", Class: TxAborted,
+	{Engine: "CockroachDB", Code: "CR000", Name: "retry (legacy)", Class: TxAborted, Contention: true,
 		Why: "the retry code of old versions, still recognised by cockroach-go"},
 	{Engine: "CockroachDB", Code: "XXA00", Name: "committed with schema change failure", Class: Permanent,
 		Why: "the transaction committed but a schema change in it failed"},
@@ -89,7 +89,7 @@ var cockroachRules = []CodeRule{
 // Conflicts, "Restart read required" and catalog mismatches are 40001 and
 // deadlocks 40P01, covered above.
 var yugabyteRules = []CodeRule{
-	{Engine: "YugabyteDB", Code: "YB003", Name: "ERRCODE_YB_TXN_CONFLICT", Class: TxAborted,
+	{Engine: "YugabyteDB", Code: "YB003", Name: "ERRCODE_YB_TXN_CONFLICT", Class: TxAborted, Contention: true,
 		Why: "an internal conflict code that leaked to clients on COMMIT before 2.31"},
 	{Engine: "YugabyteDB", Code: pgerrcode.InternalError, Name: "internal_error", Class: TxAborted,
 		contains: when("schema version mismatch", "Catalog Version Mismatch"),

@@ -23,8 +23,13 @@ func rulesTable() string {
 	b.WriteString("| --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range classify.BuiltinRules() {
 		class := r.Class.String()
-		if r.Unsent {
-			class += ", unsent"
+		for _, f := range []struct {
+			set  bool
+			name string
+		}{{r.Unsent, "unsent"}, {r.Contention, "contention"}, {r.ReadOnly, "read-only"}, {r.StaleStatement, "stale statement"}} {
+			if f.set {
+				class += ", " + f.name
+			}
 		}
 		cells := []string{r.Engine, "`" + r.Code + "`", r.Name, r.When, class, r.Why}
 		for i, c := range cells {

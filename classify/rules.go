@@ -152,7 +152,7 @@ func (r *Rules) vendor(err error) (res Result, known bool) {
 	}
 	for _, rule := range table[code] {
 		if rule.matches(msg) {
-			return Result{Class: rule.Class, Code: rule.Code, Unsent: rule.Unsent}, true
+			return rule.result(), true
 		}
 	}
 	return Result{Class: Permanent, Code: code}, false
@@ -186,14 +186,21 @@ type CodeRule struct {
 	// is not enough ("" when it is): the message contains one of the
 	// quoted texts.
 	When string
-	// Class and Unsent are the result.
-	Class  Class
-	Unsent bool
+	// Class and the facts that follow are the result (see Result).
+	Class          Class
+	Unsent         bool
+	Contention     bool
+	ReadOnly       bool
+	StaleStatement bool
 	// Why says in a few words what the error means.
 	Why string
 
 	// contains lists substrings, one of which the message must contain.
 	contains []string
+}
+
+func (c *CodeRule) result() Result {
+	return Result{Class: c.Class, Code: c.Code, Unsent: c.Unsent, Contention: c.Contention, ReadOnly: c.ReadOnly, StaleStatement: c.StaleStatement}
 }
 
 func (c *CodeRule) matches(msg string) bool {

@@ -105,7 +105,7 @@ func TestEveryBuiltinRule(t *testing.T) {
 					t.Fatalf("the driver returned %T %v, not SQLSTATE %s", err, err, r.Code)
 				}
 			}
-			want := classify.Result{Class: r.Class, Code: r.Code, Unsent: r.Unsent}
+			want := classify.Result{Class: r.Class, Code: r.Code, Unsent: r.Unsent, Contention: r.Contention, ReadOnly: r.ReadOnly, StaleStatement: r.StaleStatement}
 			for _, e := range []error{err, fmt.Errorf("exec: %w", err), errors.Join(errors.New("context"), err)} {
 				if got := classify.Default.Classify(e); got != want {
 					t.Errorf("Classify(%v) = %v, want %v", e, got, want)
@@ -132,23 +132,23 @@ func TestEngineMessages(t *testing.T) {
 		want   classify.Result
 	}{
 		{"CockroachDB serializable", wiretest.PGError{Code: "40001", Message: "restart transaction: TransactionRetryWithProtoRefreshError: TransactionRetryError: retry txn (RETRY_SERIALIZABLE - failed preemptive refresh due to a conflict: committed value on key /Table/104/1/1/0): \"sql txn\" meta={id=ab12cd34 key=/Table/104/1/1/0 iso=Serializable pri=0.01 epo=0 ts=1700000000.000000000,1 min=1700000000.000000000,0 seq=2} lock=true stat=PENDING rts=1700000000.000000000,0 wto=false gul=1700000000.500000000,0"},
-			classify.Result{Class: classify.TxAborted, Code: "40001"}},
+			classify.Result{Class: classify.TxAborted, Code: "40001", Contention: true}},
 		{"CockroachDB write too old", wiretest.PGError{Code: "40001", Message: "restart transaction: TransactionRetryWithProtoRefreshError: WriteTooOldError: write for key /Table/104/1/1/0 at timestamp 1700000000.000000000,0 too old; must write at or above 1700000000.100000000,1"},
-			classify.Result{Class: classify.TxAborted, Code: "40001"}},
+			classify.Result{Class: classify.TxAborted, Code: "40001", Contention: true}},
 		{"CockroachDB uncertainty", wiretest.PGError{Code: "40001", Message: "restart transaction: TransactionRetryWithProtoRefreshError: ReadWithinUncertaintyIntervalError: read at time 1700000000.000000000,0 encountered previous write with future timestamp 1700000000.000000001,0 within uncertainty interval `t <= (local=1700000000.000000001,0, global=1700000000.500000000,0)`; observed timestamps: [{1 1700000000.000000000,0}]"},
-			classify.Result{Class: classify.TxAborted, Code: "40001"}},
+			classify.Result{Class: classify.TxAborted, Code: "40001", Contention: true}},
 		{"CockroachDB ambiguous", wiretest.PGError{Code: "40003", Message: "result is ambiguous: error=ba: Put [/Table/104/1/1/0] RPC error: grpc: the connection is unavailable [exhausted]"},
 			classify.Result{Class: classify.ConnLost, Code: "40003"}},
 		{"CockroachDB drain", wiretest.PGError{Code: "57P01", Severity: "FATAL", Close: true, Message: "server is shutting down"},
 			classify.Result{Class: classify.ConnLost, Code: "57P01"}},
 		{"YugabyteDB conflict", wiretest.PGError{Code: "40001", Message: "could not serialize access due to concurrent update (query layer retry isn't possible because data was already sent, if this is the read committed isolation (or) the first statement in repeatable read/ serializable isolation transaction, consider increasing the tserver gflag ysql_output_buffer_size)"},
-			classify.Result{Class: classify.TxAborted, Code: "40001"}},
+			classify.Result{Class: classify.TxAborted, Code: "40001", Contention: true}},
 		{"YugabyteDB restart read", wiretest.PGError{Code: "40001", Message: "Restart read required at: { read: { physical: 1700000000000000 } local_limit: { physical: 1700000000000001 } global_limit: <min> in_txn_limit: <max> serial_no: 0 }"},
-			classify.Result{Class: classify.TxAborted, Code: "40001"}},
+			classify.Result{Class: classify.TxAborted, Code: "40001", Contention: true}},
 		{"YugabyteDB schema mismatch before 2.25", wiretest.PGError{Code: "XX000", Message: "schema version mismatch for table 000033e1000030008000000000004000: expected 2, got 1"},
 			classify.Result{Class: classify.TxAborted, Code: "XX000"}},
 		{"YugabyteDB txn conflict code", wiretest.PGError{Code: "YB003", Message: "Transaction aborted: kAborted"},
-			classify.Result{Class: classify.TxAborted, Code: "YB003"}},
+			classify.Result{Class: classify.TxAborted, Code: "YB003", Contention: true}},
 		{"PgBouncer query_wait_timeout", wiretest.PGError{Code: "08P01", Severity: "FATAL", Close: true, Message: "query_wait_timeout"},
 			classify.Result{Class: classify.ConnLost, Code: "08P01", Unsent: true}},
 		{"PgBouncer server crashed", wiretest.PGError{Code: "08P01", Severity: "FATAL", Close: true, Message: "server conn crashed?"},
@@ -160,13 +160,13 @@ func TestEngineMessages(t *testing.T) {
 		{"PostgreSQL other XX000", wiretest.PGError{Code: "XX000", Message: "could not open relation with OID 16384"},
 			classify.Result{Class: classify.Permanent, Code: "XX000"}},
 		{"PostgreSQL cached plan", wiretest.PGError{Code: "0A000", Message: "cached plan must not change result type"},
-			classify.Result{Class: classify.Transient, Code: "0A000"}},
+			classify.Result{Class: classify.Transient, Code: "0A000", StaleStatement: true}},
 		{"PostgreSQL unsupported feature", wiretest.PGError{Code: "0A000", Message: "FOR UPDATE is not allowed with aggregate functions"},
 			classify.Result{Class: classify.Permanent, Code: "0A000"}},
 		{"PostgreSQL unknown code", wiretest.PGError{Code: "42P01", Message: `relation "nope" does not exist`},
 			classify.Result{Class: classify.Permanent, Code: "42P01"}},
 		{"Aurora PostgreSQL demoted writer", wiretest.PGError{Code: "25006", Message: "cannot execute INSERT in a read-only transaction"},
-			classify.Result{Class: classify.Transient, Code: "25006"}},
+			classify.Result{Class: classify.Transient, Code: "25006", ReadOnly: true}},
 	}
 	for _, tc := range pg {
 		t.Run(tc.engine, func(t *testing.T) {
@@ -181,27 +181,27 @@ func TestEngineMessages(t *testing.T) {
 		want   classify.Result
 	}{
 		{"MySQL deadlock", wiretest.MySQLError{Number: 1213, SQLState: "40001", Message: "Deadlock found when trying to get lock; try restarting transaction"},
-			classify.Result{Class: classify.TxAborted, Code: "1213"}},
+			classify.Result{Class: classify.TxAborted, Code: "1213", Contention: true}},
 		{"Galera certification failure", wiretest.MySQLError{Number: 1213, SQLState: "40001", Message: "Deadlock: wsrep aborted transaction"},
-			classify.Result{Class: classify.TxAborted, Code: "1213"}},
+			classify.Result{Class: classify.TxAborted, Code: "1213", Contention: true}},
 		{"Galera node not ready", wiretest.MySQLError{Number: 1047, SQLState: "08S01", Message: "WSREP has not yet prepared node for application use"},
 			classify.Result{Class: classify.ConnLost, Code: "1047", Unsent: true}},
 		{"MySQL unknown command", wiretest.MySQLError{Number: 1047, SQLState: "08S01", Message: "Unknown command"},
 			classify.Result{Class: classify.Permanent, Code: "1047"}},
 		{"MariaDB snapshot isolation", wiretest.MySQLError{Number: 1020, Message: "Record has changed since last read in table 'accounts'"},
-			classify.Result{Class: classify.TxAborted, Code: "1020"}},
+			classify.Result{Class: classify.TxAborted, Code: "1020", Contention: true}},
 		{"MariaDB read-only", wiretest.MySQLError{Number: 1290, Message: "The MariaDB server is running with the --read-only option so it cannot execute this statement"},
-			classify.Result{Class: classify.Transient, Code: "1290"}},
+			classify.Result{Class: classify.Transient, Code: "1290", ReadOnly: true}},
 		{"Aurora MySQL old writer", wiretest.MySQLError{Number: 1290, Message: "The MySQL server is running with the --read-only option so it cannot execute this statement"},
-			classify.Result{Class: classify.Transient, Code: "1290"}},
+			classify.Result{Class: classify.Transient, Code: "1290", ReadOnly: true}},
 		{"MySQL super read-only", wiretest.MySQLError{Number: 1290, Message: "The MySQL server is running with the --super-read-only option so it cannot execute this statement"},
-			classify.Result{Class: classify.Transient, Code: "1290"}},
+			classify.Result{Class: classify.Transient, Code: "1290", ReadOnly: true}},
 		{"MySQL secure-file-priv", wiretest.MySQLError{Number: 1290, Message: "The MySQL server is running with the --secure-file-priv option so it cannot execute this statement"},
 			classify.Result{Class: classify.Permanent, Code: "1290"}},
 		{"Group Replication conflict", wiretest.MySQLError{Number: 3101, SQLState: "40000", Message: "Plugin instructed the server to rollback the current transaction."},
-			classify.Result{Class: classify.TxAborted, Code: "3101"}},
+			classify.Result{Class: classify.TxAborted, Code: "3101", Contention: true}},
 		{"TiDB write conflict", wiretest.MySQLError{Number: 9007, Message: "Write conflict, txnStartTS=445566778899001234, conflictStartTS=445566778899001235, conflictCommitTS=445566778899001236, key={tableID=104, handle=1} primary={tableID=104, handle=1}, reason=Optimistic [try again later]"},
-			classify.Result{Class: classify.TxAborted, Code: "9007"}},
+			classify.Result{Class: classify.TxAborted, Code: "9007", Contention: true}},
 		{"TiDB schema changed", wiretest.MySQLError{Number: 8028, Message: "Information schema is changed during the execution of the statement(for example, table definition may be updated by other DDL ran in parallel). If you see this error often, try increasing `tidb_max_delta_schema_count`. [try again later]"},
 			classify.Result{Class: classify.TxAborted, Code: "8028"}},
 		{"TiDB region unavailable", wiretest.MySQLError{Number: 9005, Message: "Region is unavailable"},
@@ -332,7 +332,7 @@ func (e *sqlStateError) SQLState() string { return e.code }
 
 func TestOtherPostgresDrivers(t *testing.T) {
 	got := classify.Default.Classify(&sqlStateError{"40P01", "deadlock detected"})
-	if got != (classify.Result{Class: classify.TxAborted, Code: "40P01"}) {
+	if got != (classify.Result{Class: classify.TxAborted, Code: "40P01", Contention: true}) {
 		t.Errorf("deadlock from another driver: %v", got)
 	}
 }
@@ -362,7 +362,7 @@ func TestUserRules(t *testing.T) {
 		{&mysql.MySQLError{Number: 1062}, classify.Result{Class: classify.TxAborted, Code: "1062"}},
 		{fmt.Errorf("tx: %w", &pgconn.PgError{Code: "40001"}), classify.Result{Class: classify.Permanent, Code: "40001"}},
 		{fmt.Errorf("call: %w", quotaError{errors.New("over quota")}), classify.Result{Class: classify.Transient, Code: "quota"}},
-		{&pgconn.PgError{Code: "40P01"}, classify.Result{Class: classify.TxAborted, Code: "40P01"}}, // built-in kept
+		{&pgconn.PgError{Code: "40P01"}, classify.Result{Class: classify.TxAborted, Code: "40P01", Contention: true}}, // built-in kept
 	} {
 		if got := c.Classify(tc.err); got != tc.want {
 			t.Errorf("Classify(%v) = %v, want %v", tc.err, got, tc.want)

@@ -2,8 +2,8 @@ package strategy
 
 import "time"
 
-// DefaultBase is the growth factor NewExponential and the jittered
-// strategies use when given a base of 0.
+// DefaultBase is the growth factor of the exponential family when Base is
+// 0, in a struct literal or a constructor.
 const DefaultBase = 2
 
 // Exponential multiplies the delay by Base at every retry, up to Max:
@@ -18,9 +18,9 @@ const DefaultBase = 2
 // Without jitter, clients that failed together retry together; prefer
 // [FullJitter] or [EqualJitter] when many clients share a server.
 //
-// The zero value retries at once. Delay clamps invalid fields (negative
-// durations count as zero, a Base below 1 as 1, a Max below Initial as
-// Initial); Validate reports them.
+// The zero value retries at once. A Base of 0 is [DefaultBase]. Delay clamps
+// invalid fields (negative durations count as zero, a Base below 1 as 1, a
+// Max below Initial as Initial); Validate reports them.
 type Exponential struct {
 	Initial time.Duration
 	Max     time.Duration
@@ -28,7 +28,7 @@ type Exponential struct {
 }
 
 // NewExponential returns an Exponential strategy. base 0 means
-// [DefaultBase]. It returns an error if initial is not positive, max is below
+// [DefaultBase], as in a struct literal. It returns an error if initial is not positive, max is below
 // initial, or base is below 1.
 func NewExponential(initial, max time.Duration, base float64) (Exponential, error) {
 	if base == 0 {

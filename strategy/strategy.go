@@ -21,8 +21,13 @@
 // it, and no combination of fields or retry number (up to [math.MaxInt])
 // overflows or yields a negative delay.
 //
+// One rule holds for the exponential family (Exponential, FullJitter,
+// EqualJitter), in constructors and struct literals alike: a Base of 0
+// means [DefaultBase] (2), so a literal that leaves Base out doubles.
+//
 // The NewXxx constructors reject invalid parameters (a negative duration, a
-// base below 1, a maximum below the initial delay) with an error. A value
+// base below 1 other than 0, a maximum below the initial delay) with an
+// error. A value
 // built as a struct literal is checked by its Validate method, which
 // retrysql calls when the strategy is configured; Delay itself never panics,
 // whatever the fields hold (see each type for how it treats invalid ones).
@@ -77,8 +82,10 @@ func validateGrowth(kind string, initial, max time.Duration, base float64) error
 		return invalid(kind, "initial delay %v must be positive", initial)
 	case max < initial:
 		return invalid(kind, "maximum %v is below the initial delay %v", max, initial)
+	case base == 0:
+		return nil // DefaultBase
 	case math.IsNaN(base) || base < 1:
-		return invalid(kind, "base %v must be at least 1", base)
+		return invalid(kind, "base %v must be at least 1 (or 0 for the default, 2)", base)
 	case math.IsInf(base, 1):
 		return invalid(kind, "base must be finite")
 	}
@@ -93,10 +100,14 @@ func nonNeg(d time.Duration) time.Duration {
 	return d
 }
 
-// exponential returns min(max, initial·base^(n-1)) without overflow. Invalid
-// inputs are clamped: negative durations count as 0, a base below 1 (or NaN)
-// as 1, a maximum below initial as initial, and n below 1 as 1.
+// exponential returns min(max, initial·base^(n-1)) without overflow. A base
+// of 0 is DefaultBase. Invalid inputs are clamped: negative durations count
+// as 0, a base below 1 (or NaN) as 1, a maximum below initial as initial,
+// and n below 1 as 1.
 func exponential(initial, max time.Duration, base float64, n int) time.Duration {
+	if base == 0 {
+		base = DefaultBase
+	}
 	initial = nonNeg(initial)
 	if max < initial {
 		max = initial

@@ -222,6 +222,34 @@ func TestConstructorsRejectInvalidParameters(t *testing.T) {
 	}
 }
 
+// TestBaseZeroMeansDefault: a literal that leaves Base out is valid and
+// doubles, as the constructors' base 0 does (one rule for both).
+func TestBaseZeroMeansDefault(t *testing.T) {
+	src := rand.NewPCG(1, 2)
+	for _, s := range []strategy.Strategy{
+		strategy.Exponential{Initial: 10 * ms, Max: time.Second},
+		strategy.FullJitter{Initial: 10 * ms, Max: time.Second, Source: src},
+		strategy.EqualJitter{Initial: 10 * ms, Max: time.Second, Source: src},
+	} {
+		if err := s.(strategy.Validator).Validate(); err != nil {
+			t.Errorf("%T without Base: %v", s, err)
+		}
+		// Retry 4 waits at most 10ms·2³ = 80ms; with a base of 1 it would
+		// wait at most 10ms.
+		var longest time.Duration
+		for range 1000 {
+			longest = max(longest, s.Delay(4, 0))
+		}
+		if longest > 80*ms || longest <= 40*ms {
+			t.Errorf("%T without Base: retry 4 waited up to %v, want (40ms, 80ms]", s, longest)
+		}
+	}
+	e, _ := strategy.NewExponential(10*ms, time.Second, 0)
+	if got, want := (strategy.Exponential{Initial: 10 * ms, Max: time.Second}).Delay(4, 0), e.Delay(4, 0); got != want {
+		t.Errorf("literal %v, constructor %v", got, want)
+	}
+}
+
 func second[T any](_ T, err error) error { return err }
 
 // TestInvalidLiteralsDoNotPanic checks that struct literals with invalid
