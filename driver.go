@@ -1,14 +1,11 @@
 package retrysql
 
-//go:generate go run ./internal/gen/variants
-
 import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 
 	"github.com/go-sql-driver/mysql"
@@ -61,17 +58,20 @@ func (d *wrapDriver) Open(name string) (driver.Conn, error) {
 // OpenConnector implements driver.DriverContext: a connector, and a handle,
 // for one sql.Open.
 func (d *wrapDriver) OpenConnector(name string) (driver.Connector, error) {
-	var inner driver.Connector
-	if dc, ok := d.inner.(driver.DriverContext); ok {
-		c, err := dc.OpenConnector(name)
-		if err != nil {
-			return nil, err
-		}
-		inner = c
-	} else {
-		inner = dsnConnector{dsn: name, drv: d.inner}
+	base, err := baseConnector(d.inner, name)
+	if err != nil {
+		return nil, err
 	}
-	return newConnector(inner, d.inner, d.opts)
+	return newConnector(base, d.inner, d.opts)
+}
+
+// baseConnector returns the connector of drv for dsn: its own, or
+// database/sql's fallback for a driver without DriverContext.
+func baseConnector(drv driver.Driver, dsn string) (driver.Connector, error) {
+	if dc, ok := drv.(driver.DriverContext); ok {
+		return dc.OpenConnector(dsn)
+	}
+	return dsnConnector{dsn: dsn, drv: drv}, nil
 }
 
 // dsnConnector is database/sql's own fallback for a driver without
@@ -87,7 +87,9 @@ func (c dsnConnector) Driver() driver.Driver                        { return c.d
 // Register makes drv available to sql.Open under name, wrapped with
 // retrysql and configured by opts (checked now; each handle opened gets a
 // Retrier of its own unless WithRetrier shares one). It returns an error,
-// not a panic, if name is taken or an option is invalid.
+// not a panic, if name is taken or an option is invalid. A driver that is
+// itself retrysql's (the one behind "retry+pgx", say) is not wrapped
+// twice: its own driver is, with its options followed by opts.
 func Register(name string, drv driver.Driver, opts ...Option) error {
 	if drv == nil {
 		return errors.New("retrysql: Register with a nil driver")
@@ -98,28 +100,22 @@ func Register(name string, drv driver.Driver, opts ...Option) error {
 	if slices.Contains(sql.Drivers(), name) {
 		return fmt.Errorf("retrysql: a driver named %q is already registered", name)
 	}
-	if _, err := newHandle(opts); err != nil {
+	if w, ok := drv.(*wrapDriver); ok {
+		drv, opts = w.inner, slices.Concat(w.opts, opts)
+	}
+	if _, err := newHandle(nil, opts); err != nil {
 		return err
 	}
 	sql.Register(name, &wrapDriver{inner: drv, opts: slices.Clone(opts)})
 	return nil
 }
 
-// NewConnector wraps a connector of any driver, for sql.OpenDB:
-//
-//	db := sql.OpenDB(retrysql.NewConnector(stdlib.GetConnector(cfg), opts...))
-//
-// It returns an error if base is nil or an option is invalid.
-func NewConnector(base driver.Connector, opts ...Option) (driver.Connector, error) {
-	if base == nil {
-		return nil, errors.New("retrysql: NewConnector with a nil connector")
-	}
-	return newConnector(base, base.Driver(), opts)
-}
-
 // Open opens a handle on dsn through the driver registered as driverName
 // (for example "pgx" or "mysql"), wrapped with retrysql and configured by
-// opts. Like sql.Open it does not connect.
+// opts. Like sql.Open it does not connect. Given one of retrysql's own
+// drivers ("retry+pgx"), it wraps the driver beneath (pgx's) once, with
+// that driver's options followed by opts: a handle never wraps another
+// retrysql handle, whose attempts would multiply.
 func Open(driverName, dsn string, opts ...Option) (*sql.DB, error) {
 	if !slices.Contains(sql.Drivers(), driverName) {
 		return nil, fmt.Errorf("retrysql: unknown driver %q (forgotten import?)", driverName)
@@ -130,13 +126,12 @@ func Open(driverName, dsn string, opts ...Option) (*sql.DB, error) {
 	}
 	drv := db.Driver()
 	db.Close()
-	var base driver.Connector
-	if dc, ok := drv.(driver.DriverContext); ok {
-		if base, err = dc.OpenConnector(dsn); err != nil {
-			return nil, err
-		}
-	} else {
-		base = dsnConnector{dsn: dsn, drv: drv}
+	if w, ok := drv.(*wrapDriver); ok {
+		drv, opts = w.inner, slices.Concat(w.opts, opts)
+	}
+	base, err := baseConnector(drv, dsn)
+	if err != nil {
+		return nil, err
 	}
 	c, err := newConnector(base, drv, opts)
 	if err != nil {
@@ -156,74 +151,4 @@ func RetrierOf(db *sql.DB) (*Retrier, bool) {
 		return d.h.r, true
 	}
 	return nil, false
-}
-
-// connector wraps a driver's connector: it retries connecting and wraps
-// the connections it makes.
-type connector struct {
-	inner driver.Connector
-	h     *handle
-	drv   *wrapDriver
-}
-
-var _ driver.Connector = (*connector)(nil)
-
-// closingConnector is a connector whose driver's connector has Close, which
-// database/sql calls from DB.Close.
-type closingConnector struct{ *connector }
-
-var _ io.Closer = closingConnector{}
-
-func (c closingConnector) Close() error { return c.inner.(io.Closer).Close() }
-
-func newConnector(inner driver.Connector, drv driver.Driver, opts []Option) (driver.Connector, error) {
-	h, err := newHandle(opts)
-	if err != nil {
-		return nil, err
-	}
-	c := &connector{inner: inner, h: h, drv: &wrapDriver{inner: drv, opts: opts, h: h}}
-	if _, ok := inner.(io.Closer); ok {
-		return closingConnector{c}, nil
-	}
-	return c, nil
-}
-
-// Connect opens a connection, retrying refused connections and "not now"
-// answers (too many connections, the server starting) with the connect
-// strategy, within ctx.
-func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
-	call := call{place: PlaceConnect, noDeposit: true}
-	inner, err := run(ctx, c.h.r, &c.h.r.policy, &call, c.inner.Connect)
-	if err != nil {
-		return nil, err
-	}
-	return wrapConn(inner, c.h), nil
-}
-
-// Driver returns the wrapper's driver, bound to this connector's handle.
-func (c *connector) Driver() driver.Driver { return c.drv }
-
-// handle is what one database handle shares between its connections.
-type handle struct {
-	r               *Retrier
-	idempotentQuery func(query string) bool
-	ledger          ledger
-}
-
-func newHandle(opts []Option) (*handle, error) {
-	cfg := defaultConfig()
-	cfg.handle = true
-	if err := cfg.apply(opts); err != nil {
-		return nil, err
-	}
-	h := &handle{idempotentQuery: cfg.idempotentQuery}
-	if cfg.retrier != nil {
-		if cfg.retrierOptions > 0 {
-			return nil, errors.New("retrysql: WithRetrier shares a Retrier as it is; configure that Retrier instead of passing other options with it")
-		}
-		h.r = cfg.retrier
-	} else {
-		h.r = cfg.build()
-	}
-	return h, nil
 }

@@ -24,7 +24,40 @@ var (
 	// ErrAmbiguousCommit: the connection was lost while COMMIT was in
 	// flight, so the transaction may or may not have committed.
 	ErrAmbiguousCommit = errors.New("retrysql: commit outcome unknown: connection lost while COMMIT was in flight")
+	// ErrTxEndedByFn: the fn given to RunInTx ended the transaction itself
+	// with tx.Commit or tx.Rollback. RunInTx commits; fn must not. Such a
+	// transaction is never replayed: what fn committed stays committed,
+	// and the error says whether it committed when RunInTx can tell.
+	ErrTxEndedByFn = errors.New("retrysql: fn ended the transaction itself (tx.Commit or tx.Rollback): RunInTx commits, fn must not")
 )
+
+// txEndedError reports a transaction that fn ended itself.
+type txEndedError struct {
+	how string // "committed", "rolled back", or "" when unknown
+	err error  // what fn returned, or nil
+}
+
+func (e *txEndedError) Error() string {
+	what := "ended the transaction itself"
+	switch e.how {
+	case "committed":
+		what = "committed the transaction itself: it is committed"
+	case "rolled back":
+		what = "rolled the transaction back itself"
+	}
+	s := "retrysql: fn " + what + "; RunInTx did not replay it (RunInTx commits: fn must not call tx.Commit or tx.Rollback)"
+	if e.err != nil {
+		s += ": " + e.err.Error()
+	}
+	return s
+}
+
+func (e *txEndedError) Unwrap() []error {
+	if e.err == nil {
+		return []error{ErrTxEndedByFn}
+	}
+	return []error{ErrTxEndedByFn, e.err}
+}
 
 // Reason says why the retry loop stopped and returned an error.
 type Reason uint8
@@ -49,29 +82,17 @@ const (
 	// ReasonAmbiguous: the outcome is unknown and retrying could run the
 	// work twice.
 	ReasonAmbiguous
-	// ReasonNewConnection: the connection was lost before anything was
-	// sent, and again on each connection database/sql tried (it tries
-	// three).
-	ReasonNewConnection
-
-	// reasonHandoff marks the error that hands a statement back to
-	// database/sql (it matches driver.ErrBadConn); database/sql consumes it
-	// and tries again, so an application does not see it, except through a
-	// *sql.Conn, which database/sql never retries.
-	reasonHandoff
 )
 
 var reasonText = [...]string{
-	ReasonPermanent:     "error is permanent",
-	ReasonAttempts:      "attempts exhausted",
-	ReasonElapsed:       "maximum elapsed time reached",
-	ReasonDeadline:      "next retry would end after the context deadline",
-	ReasonCanceled:      "context ended",
-	ReasonBudget:        "retry budget exhausted",
-	ReasonCircuitOpen:   "circuit breaker open",
-	ReasonAmbiguous:     "outcome unknown, not retried",
-	ReasonNewConnection: "connection lost before the request was sent, on every connection tried",
-	reasonHandoff:       "connection lost before the request was sent; database/sql may retry on another connection",
+	ReasonPermanent:   "error is permanent",
+	ReasonAttempts:    "attempts exhausted",
+	ReasonElapsed:     "maximum elapsed time reached",
+	ReasonDeadline:    "next retry would end after the context deadline",
+	ReasonCanceled:    "context ended",
+	ReasonBudget:      "retry budget exhausted",
+	ReasonCircuitOpen: "circuit breaker open",
+	ReasonAmbiguous:   "outcome unknown, not retried",
 }
 
 // String describes the reason in a few words.
@@ -83,8 +104,10 @@ func (r Reason) String() string {
 }
 
 // Error is returned when an operation failed after more than one attempt,
-// or when retrying stopped for a reason of its own (budget, breaker, an
-// ambiguous outcome). A failure on the first attempt that is not retried is
+// or when retrying stopped for a reason of its own (a deadline or the
+// maximum elapsed time too close, the budget, the breaker, an ambiguous
+// outcome). A failure of the only attempt that is not retried (a permanent
+// error, or any error when retries are off with WithMaxAttempts(1)) is
 // returned as it is, unwrapped.
 //
 // Error wraps the last error of the operation and, when there is one, the

@@ -21,6 +21,11 @@ type fakeDriver struct {
 	log     []string
 	opens   int
 	openErr func(n int) error
+	// firstRow, if set, returns the error of the first Next of the rows of
+	// query (n counts its calls from 1): an error the server raises while
+	// computing the first row, after the columns were sent.
+	firstRow func(query string, n int) error
+	rowsN    map[string]int
 }
 
 func newFake(script func(op, query string, n int) error) *fakeDriver {
@@ -126,7 +131,7 @@ func (c *fakeConn) QueryContext(ctx context.Context, query string, args []driver
 	if err := c.d.hit("query", query); err != nil {
 		return nil, c.fail(err)
 	}
-	return &fakeRows{n: 1}, nil
+	return c.d.rows(query), nil
 }
 
 // fail applies what an error means for the connection: a lost connection
@@ -222,14 +227,39 @@ func (s *fakeStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (
 	if err := s.c.d.hit("stmt-query", s.query); err != nil {
 		return nil, s.c.fail(err)
 	}
-	return &fakeRows{n: 1}, nil
+	return s.c.d.rows(s.query), nil
 }
 
-type fakeRows struct{ n int }
+// rows returns the rows of query: one row, whose computing may fail as
+// firstRow says.
+func (d *fakeDriver) rows(query string) *fakeRows {
+	r := &fakeRows{n: 1}
+	if d.firstRow != nil {
+		d.mu.Lock()
+		if d.rowsN == nil {
+			d.rowsN = map[string]int{}
+		}
+		d.rowsN[query]++
+		n := d.rowsN[query]
+		d.mu.Unlock()
+		r.err = d.firstRow(query, n)
+	}
+	return r
+}
+
+type fakeRows struct {
+	n   int
+	err error // of the first Next
+}
 
 func (r *fakeRows) Columns() []string { return []string{"x"} }
 func (r *fakeRows) Close() error      { return nil }
 func (r *fakeRows) Next(dest []driver.Value) error {
+	if err := r.err; err != nil {
+		r.err = nil
+		r.n = 0
+		return err
+	}
 	if r.n == 0 {
 		return io.EOF
 	}

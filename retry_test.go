@@ -203,11 +203,14 @@ func TestMaxAttempts(t *testing.T) {
 		if st := r.Stats(); st.GiveUps != 1 || st.ByClass[classify.TxAborted].GiveUps != 1 {
 			t.Fatalf("stats %+v", st)
 		}
-		// One attempt means no retry at all.
+		// One attempt means no retry at all, and the error as it is.
 		s = &script{errs: []error{errTransient}}
 		err = retrysql.Do(t.Context(), r, s.op, retrysql.WithMaxAttempts(1))
-		if s.calls.Load() != 1 || !errors.As(err, &e) || e.Reason != retrysql.ReasonAttempts {
-			t.Fatalf("WithMaxAttempts(1) per call: %d calls, %v", s.calls.Load(), err)
+		if s.calls.Load() != 1 || err != errTransient {
+			t.Fatalf("WithMaxAttempts(1) per call: %d calls, %v (%T)", s.calls.Load(), err, err)
+		}
+		if st := r.Stats(); st.Retries > st.Attempts-2 {
+			t.Fatalf("stats %+v: more retries than attempts after the first of two operations", st)
 		}
 	})
 }
@@ -625,7 +628,9 @@ func TestErrorMessages(t *testing.T) {
 		want string
 	}{
 		{retrysql.Do(t.Context(), newRetrier(t, nil, retrysql.WithMaxAttempts(1)), (&script{errs: []error{errTransient}}).op),
-			"retrysql: attempts exhausted after 1 attempt: lock not available"},
+			"lock not available"},
+		{retrysql.Do(t.Context(), newRetrier(t, nil, retrysql.WithMaxAttempts(2), retrysql.WithStrategy(classify.Transient, strategy.Fixed{})), (&script{errs: []error{errTransient, errTransient}}).op),
+			"retrysql: attempts exhausted after 2 attempts: lock not available"},
 		{retrysql.Do(t.Context(), newRetrier(t, nil), (&script{errs: []error{errLostSent}}).op),
 			"retrysql: outcome unknown, not retried after 1 attempt: connection reset after the request was sent"},
 		{retrysql.Do(t.Context(), newRetrier(t, nil, retrysql.WithBudget(&denyAll{})), (&script{errs: []error{errTransient}}).op),

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/retrysql/retrysql/admission"
 	"github.com/retrysql/retrysql/classify"
@@ -37,19 +35,28 @@ type TxBeginner interface {
 // A connection lost while COMMIT was in flight leaves the outcome unknown:
 // RunInTx returns an error matching ErrAmbiguousCommit and does not replay,
 // unless the transaction was declared idempotent (WithIdempotent,
-// Idempotent(ctx)) or begun read-only. Any other error rolls the
-// transaction back and is returned as it is, so errors.Is and errors.As
-// reach it; a panic in fn rolls back and panics on.
+// Idempotent(ctx)) or begun read-only. A write refused in a transaction
+// begun READ ONLY is permanent. Any other error rolls the transaction back
+// and is returned as it is, so errors.Is and errors.As reach it; a panic in
+// fn rolls back and panics on.
+//
+// One RunInTx is one retry loop: on a retrysql handle, BEGIN, the
+// connects and the statements of each attempt are single attempts, which
+// RunInTx alone retries, under one attempt limit, one budget and one
+// breaker. An error another loop already gave up on (a Do or RunInTx
+// inside fn) is returned as it is, never replayed.
 //
 // fn may run several times. Everything it does outside the database must be
 // idempotent, or wait until RunInTx has returned nil. It must return the
 // errors of its statements wrapped with %w (or as they are): RunInTx
 // decides what to do from them, and an error hidden behind %v is treated
-// as permanent. A statement error that fn swallows and a transaction that
-// the database rolled back anyway are not reported as committed: on a
-// retrysql handle RunInTx sees the failed statement and replays (or
-// returns its error); on any handle pgx reports pgx.ErrTxCommitRollback at
-// COMMIT, which is returned.
+// as permanent. fn must not call tx.Commit or tx.Rollback: RunInTx does.
+// If fn commits, RunInTx never replays the transaction and returns an
+// error matching ErrTxEndedByFn that says so. A statement error that fn
+// swallows is not hidden: on a retrysql handle, if the database rolled the
+// transaction back after it (a tx-aborted error, a lost connection), RunInTx
+// does not commit but replays (or returns it); if COMMIT then fails (as
+// PostgreSQL's does after any error), RunInTx returns that statement error.
 //
 // db may be opened with any driver. On a retrysql handle (a *sql.DB opened
 // with a retrysql driver, NewConnector or Open, or a *sql.Conn of one),
@@ -57,10 +64,9 @@ type TxBeginner interface {
 // counters, where replays are counted by class and code at
 // PlaceTransaction. On any other handle it uses a Retrier shared by all such
 // calls in the process, with the default settings, unless WithRetrier gives
-// one. opts are the options of every attempt's transaction. options change
-// the policy for this call: WithMaxAttempts, WithMaxElapsed, WithStrategy,
-// WithCodeStrategy, WithClassifier, WithIdempotent, WithRetrier,
-// WithAdmission.
+// one. opts are the options of every attempt's transaction; options change
+// the policy for this call (the options valid for one RunInTx call are
+// listed in the package documentation).
 //
 // Under admission control (WithAdmission, on the handle, its Retrier or
 // the call), every attempt first waits for a permit of the controller,
@@ -90,103 +96,90 @@ func RunInTxValue[T any](ctx context.Context, db TxBeginner, opts *sql.TxOptions
 	case fn == nil:
 		return zero, errNilOp
 	}
-	r, p, ctl, own, err := txRetrier(db, options)
+	r, p, ctl, err := txRetrier(db, options)
 	if err != nil {
 		return zero, err
 	}
-	c := call{place: PlaceTransaction, readOnly: opts != nil && opts.ReadOnly, noBreaker: own}
-	var adm admitter
-	if ctl != nil && ctx.Value(permitKey{ctl}) == nil {
-		adm = admitter{ctl: ctl, escalateAfter: ctl.EscalateAfter(), p: p}
-		c.admitted = true
-		r.boundByPool(db, ctl)
-	}
-	op := func(ctx context.Context) (v T, err error) {
-		c.inCommit = false
-		if adm.ctl != nil {
-			permit, aerr := adm.admit(ctx)
-			if aerr != nil {
-				return zero, aerr
-			}
-			// Released after the rollback below (deferred calls run last
-			// in, first out), with what the attempt's error says.
-			defer func() { adm.release(permit, err) }()
-			ctx = context.WithValue(ctx, permitKey{adm.ctl}, true)
-		}
-		st := &txState{}
-		tx, err := db.BeginTx(context.WithValue(ctx, txStateKey{}, st), opts)
-		if err != nil {
-			return zero, err
-		}
-		done := false
-		defer func() {
-			if !done {
-				// fn failed or panicked: roll back before anything else
-				// (and before waiting to replay).
-				tx.Rollback()
-			}
-		}()
-		v, err = fn(ctx, tx)
-		if err != nil {
-			return zero, err
-		}
-		if aborted := st.aborted(); aborted != nil {
-			// fn swallowed a statement error after which the database
-			// rolled the transaction back: COMMIT would commit nothing.
-			return zero, aborted
-		}
-		c.inCommit = true
-		done = true
-		if err := tx.Commit(); err != nil {
-			return zero, err
-		}
-		return v, nil
-	}
-	return run(ctx, r, p, &c, op)
+	t := &txSite{readOnly: opts != nil && opts.ReadOnly, policy: p}
+	t.op.Context, t.op.tx = ctx, &t.facts
+	t.admitFor(ctx, r, db, ctl)
+	return run(&t.op, r, p, t, func(context.Context) (T, error) {
+		return txAttempt(t, db, opts, fn)
+	})
 }
 
-// admitter admits the attempts of one RunInTx.
-type admitter struct {
-	ctl           *admission.Controller
-	escalateAfter int
-	p             *policy
-	ticket        int64 // when the first attempt asked (UnixNano), 0 before
-	aborts        int   // contention errors so far
+// txAttempt is one attempt of a RunInTx: BEGIN, fn, COMMIT.
+func txAttempt[T any](t *txSite, db TxBeginner, opts *sql.TxOptions, fn func(context.Context, *sql.Tx) (T, error)) (v T, err error) {
+	var zero T
+	t.op.startAttempt()
+	ctx := context.Context(&t.op)
+	if t.adm.ctl != nil {
+		permit, aerr := t.adm.admit(ctx)
+		if aerr != nil {
+			return zero, aerr
+		}
+		// Released once the transaction has ended, with what the attempt's
+		// error says.
+		defer func() { t.adm.release(permit, err) }()
+		ctx = t.adm.mark(ctx)
+	}
+	tx, err := db.BeginTx(ctx, opts)
+	if err != nil {
+		return zero, err
+	}
+	panicked := true
+	defer func() {
+		if panicked {
+			tx.Rollback() // and the panic goes on
+		}
+	}()
+	v, err = fn(ctx, tx)
+	panicked = false
+	if err != nil {
+		return zero, t.rollback(ctx, tx, err)
+	}
+	if err := t.facts.swallowed(); err != nil {
+		// fn swallowed a statement error after which the database rolled
+		// the transaction back: COMMIT would commit nothing.
+		return zero, t.rollback(ctx, tx, err)
+	}
+	if err := t.facts.end(true, tx.Commit); err != nil {
+		return zero, t.commitFailed(ctx, err)
+	}
+	return v, nil
 }
 
-// admit waits for the permit of the next attempt: exclusive once the
-// transaction has been aborted escalateAfter times.
-func (a *admitter) admit(ctx context.Context) (admission.Permit, error) {
-	p, err := a.ctl.Admit(ctx, a.ticket, a.escalateAfter >= 0 && a.aborts >= a.escalateAfter)
-	a.ticket = p.Ticket()
-	return p, err
+// rollback rolls the attempt's transaction back after fn (or a statement
+// fn swallowed) failed with err, and returns the error to decide from: err,
+// or a txEndedError if fn had committed the transaction itself, or had
+// ended it on a handle that cannot tell how (then a replay could run its
+// work twice).
+func (t *txSite) rollback(ctx context.Context, tx *sql.Tx, err error) error {
+	rbErr := t.facts.end(false, tx.Rollback)
+	_, _, byFn, _ := t.facts.snapshot()
+	switch {
+	case byFn == "committed":
+		return &txEndedError{how: byFn, err: err}
+	case byFn == "" && errors.Is(rbErr, sql.ErrTxDone) && ctx.Err() == nil:
+		return &txEndedError{err: err}
+	}
+	return err
 }
 
-// release ends an attempt that returned err.
-func (a *admitter) release(p admission.Permit, err error) {
-	aborted := err != nil && contention(a.p.classify(err))
-	if aborted {
-		a.aborts++
+// commitFailed returns the error to decide from when COMMIT failed with
+// err: a txEndedError if fn had ended the transaction (database/sql then
+// refuses the COMMIT without sending it), the statement error fn swallowed
+// if COMMIT is permanent (PostgreSQL reports a transaction that an earlier
+// error aborted as rolled back at COMMIT), or err.
+func (t *txSite) commitFailed(ctx context.Context, err error) error {
+	_, _, byFn, stmtErr := t.facts.snapshot()
+	if errors.Is(err, sql.ErrTxDone) && ctx.Err() == nil {
+		return &txEndedError{how: byFn}
 	}
-	p.Release(aborted)
-}
-
-// permitKey marks a context whose transaction holds a permit of ctl.
-type permitKey struct{ ctl *admission.Controller }
-
-// boundByPool bounds ctl's limit by db's pool size, checked at most once a
-// second per Retrier.
-func (r *Retrier) boundByPool(db TxBeginner, ctl *admission.Controller) {
-	h, ok := db.(*sql.DB)
-	if !ok {
-		return
+	if stmtErr != nil && t.policy.classify(err).Class == classify.Permanent {
+		return stmtErr
 	}
-	now := time.Now().UnixNano()
-	last := r.poolChecked.Load()
-	if now-last < int64(time.Second) || !r.poolChecked.CompareAndSwap(last, now) {
-		return
-	}
-	ctl.SetMaxLimit(h.Stats().MaxOpenConnections)
+	return err
 }
 
 // defaultTxRetrier serves RunInTx on handles that are not retrysql's.
@@ -198,75 +191,45 @@ var defaultTxRetrier = sync.OnceValue(func() *Retrier {
 	return r
 })
 
-// txRetrier finds the Retrier for db, the policy changed by options and
-// the admission controller (the Retrier's, or the call's); own reports
-// that db is a retrysql handle whose statements consult that Retrier's
-// breaker themselves.
-func txRetrier(db TxBeginner, options []Option) (r *Retrier, p *policy, ctl *admission.Controller, own bool, err error) {
-	cfg := config{call: true, tx: true}
+// txRetrier finds the Retrier for db (WithRetrier's, the handle's, or the
+// shared default), the policy changed by options and the admission
+// controller (the Retrier's, or the call's).
+func txRetrier(db TxBeginner, options []Option) (*Retrier, *policy, *admission.Controller, error) {
+	r := chosenRetrier(options)
+	if r == nil {
+		r = handleRetrier(db)
+	}
+	if r == nil {
+		r = defaultTxRetrier()
+	}
+	p, cfg, err := callPolicy(r, scopeTx, options)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctl := r.admit
+	if cfg != nil && cfg.admitSet {
+		ctl = cfg.admit
+	}
+	return r, p, ctl, nil
+}
+
+// handleRetrier returns the Retrier of a retrysql handle, or nil.
+func handleRetrier(db TxBeginner) *Retrier {
 	switch h := db.(type) {
 	case *sql.DB:
-		r, _ = RetrierOf(h)
+		r, _ := RetrierOf(h)
+		return r
 	case *sql.Conn:
+		var r *Retrier
 		_ = h.Raw(func(dc any) error {
 			if w, ok := dc.(interface{ retrier() *Retrier }); ok {
 				r = w.retrier()
 			}
 			return nil
 		})
-	}
-	handle := r
-	// Options apply to a copy of the policy, after WithRetrier (if given)
-	// has chosen whose.
-	for _, o := range options {
-		if o == nil {
-			return nil, nil, nil, false, errors.New("retrysql: nil option")
-		}
-		var probe config
-		probe.call, probe.tx = true, true
-		if err := o.apply(&probe); err != nil {
-			return nil, nil, nil, false, err
-		}
-		if probe.retrier != nil {
-			r = probe.retrier
-		}
-	}
-	if r == nil {
-		r = defaultTxRetrier()
-	}
-	cfg.policy = r.policy
-	if err := cfg.apply(options); err != nil {
-		return nil, nil, nil, false, err
-	}
-	ctl = r.admit
-	if cfg.admitSet {
-		ctl = cfg.admit
-	}
-	return r, &cfg.policy, ctl, handle != nil && handle == r, nil
-}
-
-// txState is what a retrysql connection tells RunInTx about one attempt's
-// transaction: the first statement error after which the database rolled
-// the transaction back. RunInTx hands it to BeginTx through the context.
-type txState struct {
-	abort atomic.Pointer[error]
-}
-
-type txStateKey struct{}
-
-func (s *txState) aborted() error {
-	if e := s.abort.Load(); e != nil {
-		return *e
+		return r
 	}
 	return nil
-}
-
-// noteStatementError records err if it ended the transaction: a tx-aborted
-// error, or a lost connection.
-func (s *txState) noteStatementError(err error, res classify.Result) {
-	if res.Class == classify.TxAborted || res.Class == classify.ConnLost {
-		s.abort.CompareAndSwap(nil, &err)
-	}
 }
 
 func isNilPointer(db TxBeginner) bool {

@@ -5,18 +5,17 @@ import (
 	"database/sql/driver"
 )
 
-// stmtInterfaces lists, in the order of their bits in a stmtVariant mask,
-// the optional interfaces a wrapped statement forwards when the driver's
-// statement has them. A statement without NamedValueChecker leaves
-// database/sql to fall back to the connection's, as it would without the
-// wrapper.
-var stmtInterfaces = [...]string{"StmtExecContext", "StmtQueryContext", "NamedValueChecker", "ColumnConverter"}
-
-// stmt wraps a prepared statement of the driver.
+// stmt wraps a prepared statement of the driver. The wrapper database/sql
+// holds is one of the shapes of shapes_gen.go: with ColumnConverter
+// exactly when the driver's statement has it.
+//
+// A statement prepared before its connection was replaced in place
+// (conn.revive) prepares itself again on the new one before it runs.
 type stmt struct {
 	inner driver.Stmt
 	c     *conn
 	query string
+	gen   uint32 // the connection's generation inner belongs to
 
 	execer    driver.StmtExecContext
 	queryer   driver.StmtQueryContext
@@ -24,98 +23,146 @@ type stmt struct {
 	converter driver.ColumnConverter //lint:ignore SA1019 forwarded when the driver has it
 }
 
-type stmtExt struct{ s *stmt }
-
-// columnConverter is driver.ColumnConverter under another name: embedded as
-// driver.ColumnConverter, the field would be named like its method and hide
-// it.
-type columnConverter interface {
-	ColumnConverter(idx int) driver.ValueConverter
+func wrapStmt(inner driver.Stmt, c *conn, query string) driver.Stmt {
+	w, s := newStmtShape(stmtShapeOf(inner))
+	s.c, s.query = c, query
+	s.set(inner)
+	return w
 }
 
-var (
-	_ driver.Stmt              = (*stmt)(nil)
-	_ driver.StmtExecContext   = (*stmtExt)(nil)
-	_ driver.StmtQueryContext  = (*stmtExt)(nil)
-	_ driver.NamedValueChecker = (*stmtExt)(nil)
-	_ driver.ColumnConverter   = (*stmtExt)(nil) //lint:ignore SA1019 see stmt.converter
-)
+func (s *stmt) set(inner driver.Stmt) {
+	s.inner, s.gen = inner, s.c.gen
+	s.execer, _ = inner.(driver.StmtExecContext)
+	s.queryer, _ = inner.(driver.StmtQueryContext)
+	s.checker, _ = inner.(driver.NamedValueChecker)
+	s.converter, _ = inner.(driver.ColumnConverter) //lint:ignore SA1019 see stmt.converter
+}
 
-func wrapStmt(inner driver.Stmt, c *conn, query string) driver.Stmt {
-	s := &stmt{inner: inner, c: c, query: query}
-	var mask uint
-	var ok bool
-	if s.execer, ok = inner.(driver.StmtExecContext); ok {
-		mask |= 1
+// current prepares the statement again if its connection was replaced
+// since; the new statement must have the shape of the old.
+func (s *stmt) current(ctx context.Context) error {
+	if s.gen == s.c.gen {
+		return nil
 	}
-	if s.queryer, ok = inner.(driver.StmtQueryContext); ok {
-		mask |= 2
+	inner, err := s.c.prepareInner(ctx, s.query)
+	if err != nil {
+		return err
 	}
-	if s.checker, ok = inner.(driver.NamedValueChecker); ok {
-		mask |= 4
+	if stmtShapeOf(inner) != stmtShapeOf(s.inner) {
+		inner.Close()
+		return errOtherShape
 	}
-	//lint:ignore SA1019 forwarded when the driver has it
-	if s.converter, ok = inner.(driver.ColumnConverter); ok {
-		mask |= 8
-	}
-	return stmtVariant(s, &stmtExt{s}, mask)
+	s.inner.Close() // of the lost connection
+	s.set(inner)
+	return nil
 }
 
 // Unwrap returns the driver's own statement.
 func (s *stmt) Unwrap() driver.Stmt { return s.inner }
 
 // Close implements driver.Stmt.
-func (s *stmt) Close() error { return s.inner.Close() }
+func (s *stmt) Close() error {
+	if s.gen != s.c.gen {
+		return nil // it died with its connection
+	}
+	if n := s.c.prepared[s.query]; n > 1 {
+		s.c.prepared[s.query] = n - 1
+	} else {
+		delete(s.c.prepared, s.query)
+	}
+	return s.inner.Close()
+}
 
 // NumInput implements driver.Stmt.
 func (s *stmt) NumInput() int { return s.inner.NumInput() }
 
-// Exec implements driver.Stmt for callers without a context; it is not
-// retried.
+// Exec implements driver.Stmt for callers without a context.
 func (s *stmt) Exec(args []driver.Value) (driver.Result, error) {
-	return s.inner.Exec(args) //lint:ignore SA1019 the legacy method of a legacy caller
+	return s.ExecContext(context.Background(), named(args))
 }
 
-// Query implements driver.Stmt for callers without a context; it is not
-// retried.
+// Query implements driver.Stmt for callers without a context.
 func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
-	return s.inner.Query(args) //lint:ignore SA1019 the legacy method of a legacy caller
+	return s.QueryContext(context.Background(), named(args))
 }
 
-// ExecContext runs the prepared statement, retried as its connection's
-// statements are.
-func (x stmtExt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
-	s := x.s
-	exec := func(ctx context.Context) (driver.Result, error) { return s.execer.ExecContext(ctx, args) }
-	if s.c.inTx.Load() {
+// ExecContext implements driver.StmtExecContext: the driver's, or its Exec
+// with database/sql's checks. Outside a transaction it is retried as the
+// connection's statements are.
+func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	exec := func(ctx context.Context) (driver.Result, error) {
+		if err := s.current(ctx); err != nil {
+			return nil, err
+		}
+		if s.execer != nil {
+			return s.execer.ExecContext(ctx, args)
+		}
+		vals, err := values(ctx, args)
+		if err != nil {
+			return nil, err
+		}
+		return s.inner.Exec(vals) //lint:ignore SA1019 the driver has nothing else
+	}
+	if t := s.c.tx; t != nil {
 		r, err := exec(ctx)
-		return r, s.c.inTxFailed(err)
+		return r, t.failed(err, s.query, true)
 	}
-	call := s.c.statement(s.query, false)
-	return run(ctx, s.c.h.r, &s.c.h.r.policy, &call, exec)
+	return statement(ctx, s.c.site.start(s.query, stmtPrepared, false), exec)
 }
 
-// QueryContext runs the prepared query, retried as its connection's
-// queries are.
-func (x stmtExt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
-	s := x.s
-	query := func(ctx context.Context) (driver.Rows, error) { return s.queryer.QueryContext(ctx, args) }
-	if s.c.inTx.Load() {
+// QueryContext implements driver.StmtQueryContext, as ExecContext; outside
+// a transaction the first row is prefetched, as for the connection's
+// queries.
+func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	query := func(ctx context.Context) (driver.Rows, error) {
+		if err := s.current(ctx); err != nil {
+			return nil, err
+		}
+		if s.queryer != nil {
+			return s.queryer.QueryContext(ctx, args)
+		}
+		vals, err := values(ctx, args)
+		if err != nil {
+			return nil, err
+		}
+		return s.inner.Query(vals) //lint:ignore SA1019 the driver has nothing else
+	}
+	c := s.c
+	if t := c.tx; t != nil {
 		rows, err := query(ctx)
-		return rows, s.c.inTxFailed(err)
+		return rows, t.failed(err, s.query, true)
 	}
-	call := s.c.statement(s.query, false)
-	if f := s.c.h.idempotentQuery; f != nil {
-		call.idempotent = f(s.query)
-	}
-	return run(ctx, s.c.h.r, &s.c.h.r.policy, &call, query)
+	idempotent := c.h.idempotentQuery != nil && c.h.idempotentQuery(s.query)
+	return statement(ctx, c.site.start(s.query, stmtPrepared, idempotent), func(ctx context.Context) (driver.Rows, error) {
+		rows, err := query(ctx)
+		if err != nil || !c.prefetch {
+			return rows, err
+		}
+		return c.prefetchFirst(rows)
+	})
 }
 
-// CheckNamedValue implements driver.NamedValueChecker; answers pass through
-// untouched.
-func (x stmtExt) CheckNamedValue(nv *driver.NamedValue) error { return x.s.checker.CheckNamedValue(nv) }
+// CheckNamedValue implements driver.NamedValueChecker: the driver
+// statement's, or else its connection's, which database/sql would use;
+// answers pass through untouched.
+func (s *stmt) CheckNamedValue(nv *driver.NamedValue) error {
+	if s.checker != nil {
+		return s.checker.CheckNamedValue(nv)
+	}
+	return s.c.CheckNamedValue(nv)
+}
 
-// ColumnConverter implements driver.ColumnConverter.
-func (x stmtExt) ColumnConverter(idx int) driver.ValueConverter {
-	return x.s.converter.ColumnConverter(idx)
+// columnConverter implements driver.ColumnConverter, on the shape whose
+// driver statement has it.
+func (s *stmt) columnConverter(idx int) driver.ValueConverter {
+	return s.converter.ColumnConverter(idx)
+}
+
+// named gives legacy arguments their ordinals.
+func named(args []driver.Value) []driver.NamedValue {
+	out := make([]driver.NamedValue, len(args))
+	for i, v := range args {
+		out[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	return out
 }

@@ -1,30 +1,65 @@
 package retrysql
 
-import "database/sql/driver"
+import (
+	"database/sql/driver"
+	"errors"
 
-// tx wraps a driver's transaction to know when its connection leaves the
-// transaction. Its statements run on the connection, which does not retry
-// them.
+	"github.com/retrysql/retrysql/classify"
+)
+
+// tx wraps a driver's transaction: it tells its connection when the
+// transaction ends and, under RunInTx, reports to it (txFacts). Its
+// statements run on the connection, which does not retry them.
 type tx struct {
 	inner driver.Tx
 	c     *conn
+	facts *txFacts // RunInTx's, or nil
 }
 
 var _ driver.Tx = (*tx)(nil)
 
 // Commit implements driver.Tx.
 func (t *tx) Commit() error {
-	defer t.end()
-	return t.inner.Commit()
+	t.end("committed")
+	return t.failed(t.inner.Commit(), "", false)
 }
 
-// Rollback implements driver.Tx.
+// Rollback implements driver.Tx. On a lost connection it answers
+// driver.ErrBadConn, so that database/sql drops the connection even if the
+// driver's connection cannot say it is invalid.
 func (t *tx) Rollback() error {
-	defer t.end()
-	return t.inner.Rollback()
+	t.end("rolled back")
+	err := t.inner.Rollback()
+	if err != nil && t.c.dead && !errors.Is(err, driver.ErrBadConn) {
+		return driver.ErrBadConn
+	}
+	return err
 }
 
-func (t *tx) end() {
-	t.c.txst.Store(nil)
-	t.c.inTx.Store(false)
+func (t *tx) end(how string) {
+	if t.facts != nil {
+		t.facts.ended(how)
+	}
+	if t.c.tx == t {
+		t.c.tx = nil
+	}
+}
+
+// failed notes a statement error of the transaction: a lost connection
+// leaves the connection dead, and under RunInTx the error is reported.
+// prepared says the statement is one the application prepared. It returns
+// err.
+func (t *tx) failed(err error, query string, prepared bool) error {
+	if err == nil || err == driver.ErrSkip {
+		return err
+	}
+	res := t.c.h.r.policy.classify(err)
+	if res.Class == classify.ConnLost {
+		t.c.dead = true
+	}
+	if t.facts != nil && query != "" {
+		stale := res.StaleStatement && (prepared || t.c.prepared[query] > 0)
+		t.facts.statementFailed(err, res, stale)
+	}
+	return err
 }

@@ -1,0 +1,254 @@
+package retrysql
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"time"
+
+	"github.com/retrysql/retrysql/classify"
+)
+
+// A site is where an operation runs: connecting (connectSite), a statement
+// outside a transaction (stmtSite), a whole transaction (txSite), or any
+// other operation (opSite). The loop, run, is the same at every site; the
+// site owns what differs between them: which failures may be retried
+// there, what a failure tells the breaker, and whether a retry waits.
+type site interface {
+	place() Place
+	// funds reports whether the operation is a request of the application,
+	// whose first attempt deposits into the retry budget (a connect is
+	// not).
+	funds() bool
+	// decide says what follows an attempt that failed with err, classified
+	// as res. It is called once per failed attempt, before the attempt
+	// limit, the deadline and the budget are consulted.
+	decide(ctx context.Context, p *policy, err error, res classify.Result) decision
+	// atConnect reports whether the attempt that just failed failed while
+	// connecting: its retry waits as the connect strategy says, and the
+	// breaker counts it.
+	atConnect() bool
+	// paced reports whether a retry after res is paced by admission
+	// control alone: no delay, no budget.
+	paced(res classify.Result) bool
+}
+
+// A decision is a site's verdict on a failed attempt.
+type decision struct {
+	act    action
+	reason Reason // why not, when act is stop
+	cause  error  // the sentinel to wrap, when act is stop
+}
+
+type action uint8
+
+const (
+	retry   action = iota
+	stop           // give up: return the error with reason and cause
+	handOff        // return the error at once, as it is, for database/sql to take another connection
+)
+
+func stopWith(reason Reason, cause error) decision {
+	return decision{act: stop, reason: reason, cause: cause}
+}
+
+// loopState is what the loop knows of an operation between attempts.
+type loopState struct {
+	attempt int           // attempts made
+	prev    time.Duration // the last delay waited
+	start   time.Time     // when the first attempt began, if measured
+	lastErr error
+	lastRes classify.Result
+}
+
+// run is the retry loop: it makes attempts of op until one succeeds or the
+// site, the attempt limit, the deadline, the maximum elapsed time, the
+// budget or the breaker says stop. One logical operation is one run: the
+// attempts of a retrysql handle inside op (RunInTx's BEGIN and
+// statements, a connect) are single attempts that report to it (see
+// opCtx).
+//
+// A first attempt that succeeds costs a breaker check, an attempt count
+// and a budget deposit: no clock reading, no allocation.
+func run[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(context.Context) (T, error)) (T, error) {
+	var zero T
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	var st loopState
+	if p.maxElapsed > 0 {
+		st.start = time.Now()
+	}
+	for {
+		var done func(Outcome)
+		if r.breaker != nil {
+			d, err := r.breaker.Allow()
+			if err != nil {
+				r.stats.breakerRejections.Add(1)
+				return zero, r.giveUp(s, st.attempt, st.lastErr, st.lastRes, ReasonCircuitOpen, ErrCircuitOpen)
+			}
+			done = d
+		}
+		if st.attempt > 0 {
+			r.stats.retried(st.lastRes)
+		}
+		v, err := attempt(ctx, op, done)
+		if err == driver.ErrSkip {
+			// Not a failure: the driver asks database/sql to take another
+			// path (prepare, then execute), which comes back here.
+			if done != nil {
+				done(OutcomeIgnored)
+			}
+			return zero, err
+		}
+		st.attempt++
+		r.stats.attempts.Add(1)
+		if st.attempt == 1 && r.budget != nil && s.funds() {
+			r.budget.Request()
+		}
+		if err == nil {
+			if done != nil {
+				done(OutcomeSuccess)
+			}
+			return v, nil
+		}
+		res := p.classify(err)
+		if done != nil {
+			done(outcome(ctx, err, res, s))
+		}
+		st.lastErr, st.lastRes = err, res
+		if retriedElsewhere(err) {
+			// Another loop already gave up on it (an inner Do or RunInTx):
+			// retrying it here would multiply its attempts.
+			return zero, err
+		}
+
+		d := s.decide(ctx, p, err, res)
+		switch {
+		case d.act == handOff:
+			return zero, badConn(err)
+		case d.act == stop && d.reason == ReasonPermanent:
+			return zero, permanent(st.attempt, err, res, s.place())
+		case d.act == stop:
+			return zero, r.giveUp(s, st.attempt, err, res, d.reason, d.cause)
+		case ctx.Err() != nil:
+			return zero, r.giveUp(s, st.attempt, err, res, ReasonCanceled, ctx.Err())
+		case st.attempt >= p.attempts(res.Class):
+			return zero, r.giveUp(s, st.attempt, err, res, ReasonAttempts, nil)
+		}
+		paced := s.paced(res)
+		var delay time.Duration
+		if !paced {
+			delay = p.strategy(res, s.atConnect()).Delay(st.attempt, st.prev)
+		}
+		now := time.Now()
+		wake := now.Add(delay)
+		if dl, ok := ctx.Deadline(); ok && !wake.Before(dl) {
+			return zero, r.giveUp(s, st.attempt, err, res, ReasonDeadline, nil)
+		}
+		if p.maxElapsed > 0 && wake.Sub(st.start) > p.maxElapsed {
+			return zero, r.giveUp(s, st.attempt, err, res, ReasonElapsed, nil)
+		}
+		if r.budget != nil && !paced && p.budgeted(res.Class) && !r.budget.Retry(now) {
+			r.stats.denials[res.Class%classify.NumClasses].Add(1)
+			return zero, r.giveUp(s, st.attempt, err, res, ReasonBudget, ErrBudgetExhausted)
+		}
+		if r.onRetry != nil {
+			r.onRetry(Event{Place: s.place(), Attempt: st.attempt, Delay: delay, Result: res, Err: err})
+		}
+		if err := sleep(ctx, delay); err != nil {
+			return zero, r.giveUp(s, st.attempt, st.lastErr, st.lastRes, ReasonCanceled, err)
+		}
+		st.prev = delay
+	}
+}
+
+// attempt runs op once. When a breaker admitted it, an attempt that panics
+// still reports to the breaker (as ignored) before the panic goes on.
+func attempt[T any](ctx context.Context, op func(context.Context) (T, error), done func(Outcome)) (v T, err error) {
+	if done == nil {
+		return op(ctx)
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			done(OutcomeIgnored)
+		}
+	}()
+	v, err = op(ctx)
+	finished = true
+	return v, err
+}
+
+// outcome tells the breaker what a failed attempt says about the server.
+// A failed connect is evidence that the server cannot be reached or cannot
+// serve: a failure. A connection that dies under a statement or a
+// transaction says little (pooled connections die together in a failover,
+// a restart or a network blip while the server may be fine); the pool
+// replaces it, and whether the new one can be made is what counts. An
+// operation run with Do has only itself to go by: a lost connection there
+// is a failure.
+func outcome(ctx context.Context, err error, res classify.Result, s site) Outcome {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return OutcomeIgnored
+	}
+	switch {
+	case s.place() == PlaceConnect || s.atConnect():
+		if res.Class == classify.ConnLost || res.Class == classify.Transient {
+			return OutcomeFailure
+		}
+	case res.Class == classify.ConnLost && s.place() == PlaceOperation:
+		return OutcomeFailure
+	case res.Class == classify.ConnLost:
+		return OutcomeIgnored
+	}
+	return OutcomeSuccess
+}
+
+// permanent returns a permanent error: as it is after one attempt, wrapped
+// with the attempt count after several.
+func permanent(attempts int, err error, res classify.Result, place Place) error {
+	if attempts == 1 {
+		return err
+	}
+	return newError(attempts, err, res, place, ReasonPermanent, nil)
+}
+
+// giveUp counts, reports and builds the error for a retryable failure that
+// will not be retried. A breaker that refuses the first attempt leaves no
+// failure to give up on: it is counted as a rejection only. When retries
+// were off (the attempt limit is 1) the error is returned as it is.
+func (r *Retrier) giveUp(s site, attempts int, last error, res classify.Result, reason Reason, cause error) error {
+	if attempts > 0 {
+		r.stats.giveUps[res.Class%classify.NumClasses].Add(1)
+		if r.onGiveUp != nil {
+			r.onGiveUp(Event{Place: s.place(), Attempt: attempts, Result: res, Err: last, Reason: reason})
+		}
+	}
+	if s.place() != PlaceOperation {
+		// database/sql would retry an error matching ErrBadConn on its own,
+		// multiplying the attempts the loop has just refused (and a
+		// connector must never return it).
+		last = notBadConn(last)
+	}
+	if attempts == 1 && reason == ReasonAttempts {
+		return last
+	}
+	return newError(attempts, last, res, s.place(), reason, cause)
+}
+
+// sleep waits for d or until ctx ends, whichever comes first, and returns
+// the context's error in the second case. It leaves no timer behind.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
