@@ -286,3 +286,23 @@ func TestBeginOnDeadSQLConn(t *testing.T) {
 		t.Fatalf("%d BEGINs: a BEGIN on a dead session was retried", d.count("begin", ""))
 	}
 }
+
+// TestConnectStrategyPerCall: inside RunInTx a failed connect is retried by
+// RunInTx's loop, with the call's connect strategy: the option does
+// something there.
+func TestConnectStrategyPerCall(t *testing.T) {
+	d := newFake(nil)
+	d.openErr = func(n int) error {
+		if n == 1 {
+			return refused
+		}
+		return nil
+	}
+	var got []time.Duration
+	db := openFake(t, d, retrysql.WithOnRetry(func(e retrysql.Event) { got = append(got, e.Delay) }))
+	err := retrysql.RunInTx(t.Context(), db, nil, func(context.Context, *sql.Tx) error { return nil },
+		retrysql.WithConnectStrategy(strategy.Fixed{Interval: 7 * time.Millisecond}))
+	if err != nil || len(got) != 1 || got[0] != 7*time.Millisecond || d.opens != 2 {
+		t.Fatalf("%v; delays %v after %d connects", err, got, d.opens)
+	}
+}

@@ -392,28 +392,6 @@ func TestHandleAPI(t *testing.T) {
 	}
 }
 
-func TestHandleBadInput(t *testing.T) {
-	shared, _ := retrysql.NewRetrier()
-	for name, err := range map[string]error{
-		"nil connector":               second(retrysql.NewConnector(nil)),
-		"nil option":                  second(retrysql.NewConnector(fakeConnector{newFake(nil)}, nil)),
-		"retrier and options":         second(retrysql.NewConnector(fakeConnector{newFake(nil)}, retrysql.WithRetrier(shared), retrysql.WithMaxAttempts(2))),
-		"nil retrier":                 second(retrysql.NewConnector(fakeConnector{newFake(nil)}, retrysql.WithRetrier(nil))),
-		"nil idempotent policy":       second(retrysql.NewConnector(fakeConnector{newFake(nil)}, retrysql.WithIdempotentQueries(nil))),
-		"handle option on NewRetrier": second(retrysql.NewRetrier(retrysql.WithRetrier(shared))),
-		"handle option per call":      retrysql.Do(t.Context(), shared, func(context.Context) error { return nil }, retrysql.WithIdempotentQueries(retrysql.ReadOnlyQuery)),
-		"register taken name":         retrysql.Register(retrysql.DriverPgx, newFake(nil)),
-		"register nil driver":         retrysql.Register("retry+nil", nil),
-		"register empty name":         retrysql.Register("", newFake(nil)),
-		"register bad option":         retrysql.Register("retry+bad", newFake(nil), retrysql.WithMaxAttempts(0)),
-		"open unknown driver":         second(retrysql.Open("no-such-driver", "")),
-	} {
-		if err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
-}
-
 func TestRegisterAndOpen(t *testing.T) {
 	d := newFake(failN("exec", "UPDATE t", 1, serialization))
 	n := registrations.Add(1) // names stay taken for the process: -count=N runs again

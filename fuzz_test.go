@@ -81,9 +81,10 @@ func FuzzOptions(f *testing.F) {
 	})
 }
 
-// FuzzDSN gives arbitrary DSNs to the two registered drivers: they parse
-// them (no connection is made) and refuse the bad ones with an error;
-// nothing panics.
+// FuzzDSN gives arbitrary DSNs to the registered retrysql drivers and to
+// retrysql.Open: they accept exactly the DSNs the drivers beneath accept,
+// refuse the others with the drivers' own errors, and every handle they
+// open is a retrysql handle; nothing panics.
 func FuzzDSN(f *testing.F) {
 	for _, s := range []string{
 		"postgres://user:pass@localhost:5432/db?sslmode=disable",
@@ -93,28 +94,31 @@ func FuzzDSN(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	drivers := map[string]driver.DriverContext{}
-	for _, name := range []string{retrysql.DriverPgx, retrysql.DriverMySQL} {
-		db, err := sql.Open(name, "")
-		if err == nil {
-			drivers[name] = db.Driver().(driver.DriverContext)
-			db.Close()
-		}
-	}
-	if len(drivers) != 2 {
-		f.Fatal("the retrysql drivers are not registered")
-	}
+	drivers := [][2]string{{"pgx", retrysql.DriverPgx}, {"mysql", retrysql.DriverMySQL}}
 	f.Fuzz(func(t *testing.T, dsn string) {
-		for name, d := range drivers {
-			c, err := d.OpenConnector(dsn)
-			if err != nil {
-				if err.Error() == "" {
-					t.Fatalf("%s: an empty error", name)
-				}
-				continue
+		for _, d := range drivers {
+			base, wantErr := sql.Open(d[0], dsn)
+			if wantErr == nil {
+				base.Close()
 			}
-			if c.Driver() == nil {
-				t.Fatalf("%s: a connector without driver", name)
+			for how, open := range map[string]func() (*sql.DB, error){
+				"sql.Open(" + d[1] + ")":      func() (*sql.DB, error) { return sql.Open(d[1], dsn) },
+				"retrysql.Open(" + d[0] + ")": func() (*sql.DB, error) { return retrysql.Open(d[0], dsn) },
+				"retrysql.Open(" + d[1] + ")": func() (*sql.DB, error) { return retrysql.Open(d[1], dsn) },
+			} {
+				db, err := open()
+				switch {
+				case (err == nil) != (wantErr == nil):
+					t.Fatalf("%s(%q): %v, the driver beneath: %v", how, dsn, err, wantErr)
+				case err != nil && err.Error() != wantErr.Error():
+					t.Fatalf("%s(%q): %q, the driver beneath %q", how, dsn, err, wantErr)
+				case err == nil:
+					_, ok := retrysql.RetrierOf(db)
+					db.Close()
+					if !ok {
+						t.Fatalf("%s(%q) opened a handle that is not retrysql's", how, dsn)
+					}
+				}
 			}
 		}
 	})

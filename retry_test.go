@@ -517,54 +517,6 @@ func TestDoValue(t *testing.T) {
 	})
 }
 
-func TestBadInput(t *testing.T) {
-	r := newRetrier(t, nil)
-	op := func(context.Context) error { return nil }
-	var nilCtx context.Context // a nil context, which Do must refuse
-	cases := map[string]error{
-		"nil context":          retrysql.Do(nilCtx, r, op),
-		"nil retrier":          retrysql.Do(t.Context(), nil, op),
-		"nil op":               retrysql.Do(t.Context(), r, nil),
-		"nil option":           retrysql.Do(t.Context(), r, op, nil),
-		"budget per call":      retrysql.Do(t.Context(), r, op, retrysql.WithBudget(nil)),
-		"breaker per call":     retrysql.Do(t.Context(), r, op, retrysql.WithBreaker(nil)),
-		"hook per call":        retrysql.Do(t.Context(), r, op, retrysql.WithOnRetry(nil)),
-		"zero attempts":        retrysql.Do(t.Context(), r, op, retrysql.WithMaxAttempts(0)),
-		"negative elapsed":     retrysql.Do(t.Context(), r, op, retrysql.WithMaxElapsed(-1)),
-		"nil classifier":       retrysql.Do(t.Context(), r, op, retrysql.WithClassifier(nil)),
-		"nil strategy":         retrysql.Do(t.Context(), r, op, retrysql.WithStrategy(classify.Transient, nil)),
-		"invalid strategy":     retrysql.Do(t.Context(), r, op, retrysql.WithStrategy(classify.Transient, strategy.Exponential{Initial: -1})),
-		"permanent strategy":   retrysql.Do(t.Context(), r, op, retrysql.WithStrategy(classify.Permanent, strategy.Fixed{})),
-		"unknown class":        retrysql.Do(t.Context(), r, op, retrysql.WithStrategy(9, strategy.Fixed{})),
-		"empty code":           retrysql.Do(t.Context(), r, op, retrysql.WithCodeStrategy("", strategy.Fixed{})),
-		"invalid connect":      retrysql.Do(t.Context(), r, op, retrysql.WithConnectStrategy(strategy.Linear{Max: -1})),
-		"nil value op":         second(retrysql.DoValue[int](t.Context(), r, nil)),
-		"nil value retrier":    second(retrysql.DoValue(t.Context(), nil, func(context.Context) (int, error) { return 0, nil })),
-		"constructor option":   second(retrysql.NewRetrier(retrysql.WithMaxAttempts(-3))),
-		"constructor nil":      second(retrysql.NewRetrier(nil)),
-		"negative breaker":     second(retrysql.NewCircuitBreaker(retrysql.BreakerSettings{Failures: -1})),
-		"negative open period": second(retrysql.NewCircuitBreaker(retrysql.BreakerSettings{OpenFor: -1})),
-		"negative probes":      second(retrysql.NewCircuitBreaker(retrysql.BreakerSettings{Probes: -1})),
-	}
-	for name, err := range cases {
-		if err == nil || err.Error() == "" || !containsRetrysql(err) {
-			t.Errorf("%s: got %v, want a clear error", name, err)
-		}
-	}
-	// A context already cancelled: nothing is attempted.
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	called := false
-	if err := retrysql.Do(ctx, r, func(context.Context) error { called = true; return nil }); !errors.Is(err, context.Canceled) || called {
-		t.Errorf("cancelled context: %v, called %v", err, called)
-	}
-}
-
-func containsRetrysql(err error) bool {
-	s := err.Error()
-	return len(s) > 9 && (s[:9] == "retrysql:" || s[:9] == "strategy:")
-}
-
 func second[T any](_ T, err error) error { return err }
 
 func TestZeroRetrierUsesDefaults(t *testing.T) {

@@ -248,31 +248,6 @@ func TestRunInTxValue(t *testing.T) {
 	}
 }
 
-func TestRunInTxBadInput(t *testing.T) {
-	db := openFake(t, newFake(nil))
-	fn := func(context.Context, *sql.Tx) error { return nil }
-	var nilCtx context.Context
-	var nilDB *sql.DB
-	for name, err := range map[string]error{
-		"nil context":     retrysql.RunInTx(nilCtx, db, nil, fn),
-		"nil handle":      retrysql.RunInTx(t.Context(), nil, nil, fn),
-		"nil *sql.DB":     retrysql.RunInTx(t.Context(), nilDB, nil, fn),
-		"nil fn":          retrysql.RunInTx(t.Context(), db, nil, nil),
-		"nil option":      retrysql.RunInTx(t.Context(), db, nil, fn, nil),
-		"budget per call": retrysql.RunInTx(t.Context(), db, nil, fn, retrysql.WithBudget(nil)),
-		"bad attempts":    retrysql.RunInTx(t.Context(), db, nil, fn, retrysql.WithMaxAttempts(0)),
-	} {
-		if err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
-	closed := openFake(t, newFake(nil))
-	closed.Close()
-	if err := retrysql.RunInTx(t.Context(), closed, nil, fn); err == nil {
-		t.Error("closed database: accepted")
-	}
-}
-
 // TestRunInTxSqlmockSequence checks the exact statements: BEGIN, ...,
 // ROLLBACK, BEGIN, ..., COMMIT.
 func TestRunInTxSqlmockSequence(t *testing.T) {
