@@ -43,7 +43,7 @@ func wrappedOnce(t *testing.T, err error, n int) {
 
 func TestRunInTxBeginsAtMostMaxAttempts(t *testing.T) {
 	for name, beginErr := range map[string]error{
-		"lock wait (transient)":          lockWait,
+		"lock wait (transient)":           lockWait,
 		"lost before sending (conn-lost)": driver.ErrBadConn,
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -50,7 +50,7 @@ func TestOptionScopes(t *testing.T) {
 	defer db.Close()
 	r := &Retrier{}
 	places := map[scope]func(Option) error{
-		scopeHandle: func(o Option) error { _, err := NewConnector(okConnector{}, o); return err },
+		scopeHandle:  func(o Option) error { _, err := NewConnector(okConnector{}, o); return err },
 		scopeRetrier: func(o Option) error { _, err := NewRetrier(o); return err },
 		scopeDo: func(o Option) error {
 			return Do(context.Background(), r, func(context.Context) error { return nil }, o)

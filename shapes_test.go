@@ -91,7 +91,7 @@ var interfaceTypes = map[string]reflect.Type{
 	"SessionResetter":                reflect.TypeFor[driver.SessionResetter](),
 	"Validator":                      reflect.TypeFor[driver.Validator](),
 	"Conn":                           reflect.TypeFor[driver.Conn](),
-	"Execer":                         reflect.TypeFor[driver.Execer](), //lint:ignore SA1019 checked to be absent
+	"Execer":                         reflect.TypeFor[driver.Execer](),  //lint:ignore SA1019 checked to be absent
 	"Queryer":                        reflect.TypeFor[driver.Queryer](), //lint:ignore SA1019 checked to be absent
 	"ConnPrepareContext":             reflect.TypeFor[driver.ConnPrepareContext](),
 	"ConnBeginTx":                    reflect.TypeFor[driver.ConnBeginTx](),
