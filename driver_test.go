@@ -424,14 +424,6 @@ func TestRegisterAndOpen(t *testing.T) {
 
 var registrations atomic.Int32
 
-func reasonOf(err error) retrysql.Reason {
-	var e *retrysql.Error
-	if errors.As(err, &e) {
-		return e.Reason
-	}
-	return 255
-}
-
 // closingFakeConnector is a connector with Close, which database/sql calls from
 // DB.Close; the wrapper must forward it.
 type closingFakeConnector struct {

@@ -309,7 +309,7 @@ func (d *flaky) connector() driver.Connector { return flakyConnector{d} }
 
 type flakyConnector struct{ d *flaky }
 
-func (c flakyConnector) Connect(context.Context) (driver.Conn, error) { return flakyConn{c.d}, nil }
+func (c flakyConnector) Connect(context.Context) (driver.Conn, error) { return c.d.Open("") }
 func (c flakyConnector) Driver() driver.Driver                        { return c.d }
 
 type flakyConn struct{ d *flaky }

@@ -135,12 +135,11 @@ func TestOptionsTableIsCurrent(t *testing.T) {
 			t.Fatalf("%s has no options table", f.path)
 		}
 		j := i + strings.Index(s[i:], f.end)
-		want := s[:i] + optionsTable(f.doc) + s[j:]
-		if f.doc {
-			want = s[:i] + optionsTable(f.doc) + s[j:]
-		} else {
-			want = s[:i] + strings.TrimSuffix(optionsTable(f.doc), "\n") + s[j:]
+		table := optionsTable(f.doc)
+		if !f.doc {
+			table = strings.TrimSuffix(table, "\n") // the blank line ends it
 		}
+		want := s[:i] + table + s[j:]
 		if want == s {
 			continue
 		}

@@ -9,21 +9,28 @@ import (
 
 // connShapeOf returns the mask of the varied interfaces (internal/shape) that inner has.
 func connShapeOf(inner driver.Conn) uint8 {
-	var m uint8
-	if _, ok := inner.(driver.ExecerContext); ok {
-		m |= 1
-	} else if _, ok := inner.(driver.Execer); ok {
+	var (
+		m          uint8
+		ok, legacy bool
+	)
+	_, ok = inner.(driver.ExecerContext)
+	//lint:ignore SA1019 presented exactly, for the drivers that have it
+	_, legacy = inner.(driver.Execer)
+	if ok || legacy {
 		m |= 1
 	}
-	if _, ok := inner.(driver.QueryerContext); ok {
-		m |= 2
-	} else if _, ok := inner.(driver.Queryer); ok {
+	_, ok = inner.(driver.QueryerContext)
+	//lint:ignore SA1019 presented exactly, for the drivers that have it
+	_, legacy = inner.(driver.Queryer)
+	if ok || legacy {
 		m |= 2
 	}
-	if _, ok := inner.(driver.SessionResetter); ok {
+	_, ok = inner.(driver.SessionResetter)
+	if ok {
 		m |= 4
 	}
-	if _, ok := inner.(driver.Validator); ok {
+	_, ok = inner.(driver.Validator)
+	if ok {
 		m |= 8
 	}
 	return m
@@ -228,8 +235,13 @@ func (w *connShapeEQRV) IsValid() bool { return w.isValid() }
 
 // stmtShapeOf returns the mask of the varied interfaces (internal/shape) that inner has.
 func stmtShapeOf(inner driver.Stmt) uint8 {
-	var m uint8
-	if _, ok := inner.(driver.ColumnConverter); ok {
+	var (
+		m  uint8
+		ok bool
+	)
+	//lint:ignore SA1019 presented exactly, for the drivers that have it
+	_, ok = inner.(driver.ColumnConverter)
+	if ok {
 		m |= 1
 	}
 	return m

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -21,7 +20,11 @@ import (
 // interface a new Go adds is noticed, not only those known today.
 func driverInterfaces(t *testing.T) map[string][]string {
 	t.Helper()
-	dir := filepath.Join(runtime.GOROOT(), "src", "database", "sql", "driver")
+	goroot, err := goCommand(t, "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(strings.TrimSpace(string(goroot)), "src", "database", "sql", "driver")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/retrysql/retrysql"
 	"github.com/retrysql/retrysql/integration/dbtest"
+	"github.com/retrysql/retrysql/internal/shape"
 )
 
 // driverInterfaces reads database/sql/driver's source and returns every
@@ -85,31 +86,41 @@ func implementsByName(v any, methods []string) bool {
 	return len(methods) > 0
 }
 
-// legacyCovered maps interfaces the wrapper does not forward to the one
-// that stands in for them: database/sql uses the legacy ones only when the
-// context ones are missing, and the wrapper serves those from either.
-var legacyCovered = map[string]string{"Execer": "ExecerContext", "Queryer": "QueryerContext", "Conn": "Conn", "Stmt": "Stmt"}
-
-// compareInterfaces fails if the wrapper's set of driver interfaces differs
-// from the wrapped value's.
-func compareInterfaces(t *testing.T, what string, wrapper, inner any, ifaces map[string][]string) {
+// compareInterfaces fails if the wrapper presents an interface of
+// database/sql/driver otherwise than internal/shape's table says: a varied
+// interface exactly when the driver's value has it (or its legacy one), a
+// claimed one always, and a legacy one never (its context interface stands
+// for it). An interface of the source that the table lacks fails too.
+func compareInterfaces(t *testing.T, what string, kind shape.Kind, wrapper, inner any, ifaces map[string][]string) {
 	t.Helper()
+	table := map[string]shape.Interface{}
+	for _, i := range shape.Interfaces {
+		table[i.Name] = i
+	}
 	for name, methods := range ifaces {
-		in, out := implementsByName(inner, methods), implementsByName(wrapper, methods)
-		if in == out {
+		i, ok := table[name]
+		if !ok {
+			t.Errorf("database/sql/driver has %s, which internal/shape's table does not know", name)
 			continue
 		}
-		if stand, ok := legacyCovered[name]; ok && in && implementsByName(wrapper, ifaces[stand]) {
+		if i.Kind != kind {
 			continue
 		}
-		t.Errorf("%s: the driver's %T implements %s = %v, the wrapper %v", what, inner, name, in, out)
+		want := !i.Varied && i.Legacy == ""
+		if i.Varied {
+			want = implementsByName(inner, methods) || i.Legacy != "" && implementsByName(inner, ifaces[i.Legacy])
+		}
+		if got := implementsByName(wrapper, methods); got != want {
+			t.Errorf("%s: the driver's %T implements %s = %v; the wrapper %v, want %v", what, inner, name, implementsByName(inner, methods), got, want)
+		}
 	}
 }
 
 // TestWrapperForwardsExactlyTheDriversInterfaces compares, by reflection,
 // every interface of database/sql/driver on the real pgx and
-// go-sql-driver/mysql connections and statements with the wrapper's. A
-// driver upgrade that adds one fails here.
+// go-sql-driver/mysql connections and statements with the wrapper's, as
+// internal/shape's table says they must relate. A Go or driver upgrade
+// that adds one fails here.
 func TestWrapperForwardsExactlyTheDriversInterfaces(t *testing.T) {
 	ifaces := driverInterfaces(t)
 	for _, tc := range []struct{ name, driver, dsn string }{
@@ -128,14 +139,14 @@ func TestWrapperForwardsExactlyTheDriversInterfaces(t *testing.T) {
 				if inner == dc {
 					t.Fatal("UnwrapConn returned the wrapper")
 				}
-				compareInterfaces(t, "conn", dc, inner, ifaces)
+				compareInterfaces(t, "conn", shape.Conn, dc, inner, ifaces)
 				s, err := dc.(driver.ConnPrepareContext).PrepareContext(context.Background(), "SELECT 1")
 				if err != nil {
 					return err
 				}
 				defer s.Close()
 				is := s.(interface{ Unwrap() driver.Stmt }).Unwrap()
-				compareInterfaces(t, "stmt", s, is, ifaces)
+				compareInterfaces(t, "stmt", shape.Stmt, s, is, ifaces)
 				return nil
 			})
 			if err != nil {

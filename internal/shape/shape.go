@@ -52,6 +52,9 @@ type Interface struct {
 	Fallback string
 	// Why says why a varied interface must be varied.
 	Why string
+	// Superseded: database/sql/driver marks the interface deprecated; the
+	// wrappers still present it exactly, for the drivers that have it.
+	Superseded bool
 
 	// For the generator, on varied interfaces: the letter naming the
 	// interface in a shape's type name, and the method's signature and the
@@ -82,9 +85,9 @@ var Interfaces = []Interface{
 	// Connections, claimed.
 	{Name: "Conn", Methods: []string{"Prepare", "Close", "Begin"}, Kind: Conn,
 		Fallback: "the base of every wrapped connection"},
-	{Name: "Execer", Methods: []string{"Exec"}, Kind: Conn, Legacy: "ExecerContext",
+	{Name: "Execer", Methods: []string{"Exec"}, Kind: Conn, Legacy: "ExecerContext", Superseded: true,
 		Fallback: "never presented: the wrapper's ExecerContext stands for it (database/sql uses Execer only without ExecerContext)"},
-	{Name: "Queryer", Methods: []string{"Query"}, Kind: Conn, Legacy: "QueryerContext",
+	{Name: "Queryer", Methods: []string{"Query"}, Kind: Conn, Legacy: "QueryerContext", Superseded: true,
 		Fallback: "never presented: the wrapper's QueryerContext stands for it"},
 	{Name: "ConnPrepareContext", Methods: []string{"PrepareContext"}, Kind: Conn,
 		Fallback: "Prepare, then the statement closed and the context's error returned if it ended meanwhile, as database/sql does"},
@@ -96,7 +99,7 @@ var Interfaces = []Interface{
 		Fallback: "driver.ErrSkip on a connection (database/sql then uses its default conversion); on a statement, the connection's checker, which database/sql would use"},
 
 	// Statements. Varied: one interface, two shapes.
-	{Name: "ColumnConverter", Methods: []string{"ColumnConverter"}, Kind: Stmt, Varied: true,
+	{Name: "ColumnConverter", Methods: []string{"ColumnConverter"}, Kind: Stmt, Varied: true, Superseded: true,
 		Why:    "database/sql converts a statement's arguments with it when present",
 		Letter: "C", Params: "idx int", Args: "idx", Results: "driver.ValueConverter", Impl: "columnConverter"},
 	{Name: "Stmt", Methods: []string{"Close", "NumInput", "Exec", "Query"}, Kind: Stmt,

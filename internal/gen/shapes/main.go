@@ -62,14 +62,27 @@ func typeName(f family, varied []shape.Interface, mask int) string {
 func write(b *bytes.Buffer, f family, varied []shape.Interface) {
 	title := strings.ToUpper(f.base[:1]) + f.base[1:]
 	fmt.Fprintf(b, "// %sShapeOf returns the mask of the varied interfaces (internal/shape) that inner has.\n", f.base)
-	fmt.Fprintf(b, "func %sShapeOf(inner %s) uint8 {\n\tvar m uint8\n", f.base, f.iface)
-	for i, v := range varied {
-		cond := fmt.Sprintf("_, ok := inner.(driver.%s); ok", v.Name)
-		fmt.Fprintf(b, "\tif %s {\n\t\tm |= %d\n\t}", cond, 1<<i)
+	vars := "ok bool"
+	for _, v := range varied {
 		if v.Legacy != "" {
-			fmt.Fprintf(b, " else if _, ok := inner.(driver.%s); ok {\n\t\tm |= %d\n\t}", v.Legacy, 1<<i)
+			vars = "ok, legacy bool"
 		}
-		b.WriteString("\n")
+	}
+	fmt.Fprintf(b, "func %sShapeOf(inner %s) uint8 {\n\tvar (\n\t\tm uint8\n\t\t%s\n\t)\n", f.base, f.iface, vars)
+	for i, v := range varied {
+		has := func(name string, superseded bool, ok string) {
+			if superseded {
+				b.WriteString("\t//lint:ignore SA1019 presented exactly, for the drivers that have it\n")
+			}
+			fmt.Fprintf(b, "\t_, %s = inner.(driver.%s)\n", ok, name)
+		}
+		has(v.Name, v.Superseded, "ok")
+		cond := "ok"
+		if v.Legacy != "" {
+			has(v.Legacy, true, "legacy")
+			cond = "ok || legacy"
+		}
+		fmt.Fprintf(b, "\tif %s {\n\t\tm |= %d\n\t}\n", cond, 1<<i)
 	}
 	b.WriteString("\treturn m\n}\n\n")
 
