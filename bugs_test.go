@@ -117,6 +117,16 @@ func TestStalePreparedStatementIsNotRetried(t *testing.T) {
 		t.Fatalf("plain query: %v after %d attempts, want a retry", err, d.count("query", "SELECT * FROM t"))
 	}
 	rows.Close()
+	// In Do, which retries the statements it runs: not retried either.
+	r, _ := retrysql.NewRetrier(fastOptions...)
+	before := d.count("stmt-query", "SELECT * FROM prepared")
+	err = retrysql.Do(t.Context(), r, func(ctx context.Context) error {
+		_, err := s.QueryContext(ctx)
+		return err
+	})
+	if !errors.Is(err, stale) || d.count("stmt-query", "SELECT * FROM prepared")-before != 1 {
+		t.Fatalf("Do: %v after %d attempts", err, d.count("stmt-query", "SELECT * FROM prepared")-before)
+	}
 	// In RunInTx: not replayed when the statement was prepared.
 	var runs atomic.Int32
 	err = retrysql.RunInTx(t.Context(), db, nil, func(ctx context.Context, tx *sql.Tx) error {

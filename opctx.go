@@ -23,7 +23,8 @@ import (
 //     connection reports itself invalid so that database/sql drops it.
 //   - A connect that fails there says so (connectFailed): the outer loop
 //     then waits as the connect strategy says, and its breaker counts the
-//     failure.
+//     failure. So does a statement that failed on a stale prepared
+//     statement it would run again (stale): the outer loop returns it.
 //   - Under RunInTx (tx set), the connection that runs the transaction
 //     reports the first statement error of the attempt and whether it came
 //     from a stale prepared statement, and the wrapped transaction reports
@@ -34,6 +35,7 @@ import (
 type opCtx struct {
 	context.Context
 	connectFailed atomic.Bool
+	stale         atomic.Bool
 	tx            *txFacts // nil but under RunInTx
 }
 
@@ -56,6 +58,7 @@ func opOf(ctx context.Context) *opCtx {
 // startAttempt forgets what the previous attempt reported.
 func (o *opCtx) startAttempt() {
 	o.connectFailed.Store(false)
+	o.stale.Store(false)
 	if o.tx != nil {
 		o.tx.reset()
 	}

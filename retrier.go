@@ -149,6 +149,9 @@ func (s *opSite) atConnect() bool                { return (*opCtx)(s).connectFai
 func (s *opSite) paced(res classify.Result) bool { return false }
 
 func (s *opSite) decide(ctx context.Context, p *policy, err error, res classify.Result) decision {
+	if res.StaleStatement && (*opCtx)(s).stale.Load() {
+		return stopWith(ReasonPermanent, nil)
+	}
 	if ok, why := mayRepeat(res, p.idempotent || IsIdempotent(ctx)); !ok {
 		if why == ReasonAmbiguous {
 			return stopWith(why, ErrAmbiguous)

@@ -151,6 +151,9 @@ func once[T any](ctx context.Context, s *stmtSite, o *opCtx, op func(context.Con
 	if err == nil {
 		return v, nil
 	}
+	if res.StaleStatement && s.stale() {
+		o.stale.Store(true)
+	}
 	if res.Class == classify.ConnLost {
 		c.dead = true
 		return zero, notBadConn(err)

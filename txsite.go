@@ -52,7 +52,7 @@ func (t *txSite) decide(ctx context.Context, p *policy, err error, res classify.
 		// The application began the transaction READ ONLY: the write is its
 		// mistake, not a failover.
 		return stopWith(ReasonPermanent, nil)
-	case res.StaleStatement && stale:
+	case res.StaleStatement && (stale || t.op.stale.Load()):
 		return stopWith(ReasonPermanent, nil)
 	}
 	// A lost connection that is not unknown is definite: before COMMIT the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -26,7 +27,9 @@ import (
 // toxiproxy, while faults are injected at random moments: resets before the
 // request reaches the server and after it did, latency beyond the
 // transfer's deadline, a stalled connection, killed backends, and a full
-// restart of the server. Afterwards every transfer is checked against the
+// restart of the server. Each database is a server of the test's own
+// (dbtest.StartPostgres, dbtest.StartMariaDB), never the machine's: the
+// test restarts it. Afterwards every transfer is checked against the
 // ledger, which has no unique constraint, so that a transfer applied twice
 // would show.
 //
@@ -42,21 +45,29 @@ const (
 type chaosTarget struct {
 	name    string
 	driver  string
-	admin   func(testing.TB) *sql.DB
-	addr    func(*testing.T) string
-	dsn     func(t *testing.T, proxyAddr string) string
+	start   func(testing.TB) *dbtest.Instance
+	dsn     func(t *testing.T, inst *dbtest.Instance, proxyAddr string) string // the test's handle, through the proxy
 	schema  []string
 	txSQL   [3]string // debit, credit, ledger
 	stmtSQL string    // one autocommit statement doing a whole transfer
 	kill    string    // query ending two random backends of the test's handle
-	restart func(context.Context) error
 }
 
 func chaosTargets() []chaosTarget {
 	return []chaosTarget{
 		{
-			name: "postgres", driver: retrysql.DriverPgx, admin: dbtest.OpenPostgres, addr: pgAddr,
-			dsn: func(t *testing.T, addr string) string { return pgVia(t, addr) + "&application_name=retrysql-chaos" },
+			name: "postgres", driver: retrysql.DriverPgx, start: dbtest.StartPostgres,
+			dsn: func(t *testing.T, inst *dbtest.Instance, addr string) string {
+				u, err := url.Parse(inst.DSN())
+				if err != nil {
+					t.Fatal(err)
+				}
+				u.Host = addr
+				q := u.Query()
+				q.Set("application_name", "retrysql-chaos")
+				u.RawQuery = q.Encode()
+				return u.String()
+			},
 			schema: []string{
 				"DROP TABLE IF EXISTS chaos_transfers, chaos_ledger, chaos_accounts",
 				"DROP FUNCTION IF EXISTS chaos_apply()",
@@ -80,15 +91,15 @@ END $$`,
 			},
 			stmtSQL: "INSERT INTO chaos_transfers (transfer_id, src, dst, amount) VALUES ($1, $2, $3, $4)",
 			kill:    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'retrysql-chaos' ORDER BY random() LIMIT 2",
-			restart: dbtest.RestartPostgres,
 		},
 		{
-			name: "mariadb", driver: retrysql.DriverMySQL, admin: dbtest.OpenMySQL, addr: mysqlAddr,
-			dsn: func(t *testing.T, addr string) string {
-				cfg, err := mysql.ParseDSN(mysqlVia(t, addr))
+			name: "mariadb", driver: retrysql.DriverMySQL, start: dbtest.StartMariaDB,
+			dsn: func(t *testing.T, inst *dbtest.Instance, addr string) string {
+				cfg, err := mysql.ParseDSN(inst.DSN())
 				if err != nil {
 					t.Fatal(err)
 				}
+				cfg.Net, cfg.Addr = "tcp", addr
 				cfg.User, cfg.Passwd = "rs_chaos", "rs"
 				return cfg.FormatDSN()
 			},
@@ -113,7 +124,6 @@ END`,
 			},
 			stmtSQL: "INSERT INTO chaos_transfers (transfer_id, src, dst, amount) VALUES (?, ?, ?, ?)",
 			kill:    "SELECT id FROM information_schema.processlist WHERE user = 'rs_chaos' ORDER BY RAND() LIMIT 2",
-			restart: dbtest.RestartMariaDB,
 		},
 	}
 }
@@ -125,9 +135,6 @@ func TestChaosBank(t *testing.T) {
 	soak, _ := time.ParseDuration(os.Getenv("RETRYSQL_SOAK"))
 	for _, target := range chaosTargets() {
 		t.Run(target.name, func(t *testing.T) {
-			if dbtest.Local() {
-				t.Cleanup(func() { dbtest.EnsureUp(t) })
-			}
 			runChaos(t, target, soak)
 		})
 	}
@@ -143,31 +150,20 @@ const (
 
 func runChaos(t *testing.T, target chaosTarget, soak time.Duration) {
 	ctx := context.Background()
-	admin := target.admin(t)
+	inst := target.start(t) // stopped and removed when the test ends
+	admin := inst.Open(t)
 	dbtest.Exec(t, admin, target.schema...)
 	var vals []string
 	for i := 1; i <= chaosAccounts; i++ {
 		vals = append(vals, fmt.Sprintf("(%d, %d)", i, chaosInitial))
 	}
 	dbtest.Exec(t, admin, "INSERT INTO chaos_accounts (id, balance) VALUES "+strings.Join(vals, ", "))
-	t.Cleanup(func() {
-		dbtest.EnsureUp(t)
-		cleanup := target.admin(t)
-		cleanup.Exec("DROP TABLE IF EXISTS chaos_transfers")
-		cleanup.Exec("DROP TABLE IF EXISTS chaos_ledger")
-		cleanup.Exec("DROP TABLE IF EXISTS chaos_accounts")
-		if target.name == "mariadb" {
-			cleanup.Exec("DROP USER IF EXISTS 'rs_chaos'@'%'")
-		} else {
-			cleanup.Exec("DROP FUNCTION IF EXISTS chaos_apply()")
-		}
-	})
 
-	proxy := dbtest.NewProxy(t, target.addr(t))
+	proxy := dbtest.NewProxy(t, inst.Addr())
 	if err := proxy.Start(); err != nil {
 		t.Fatal(err)
 	}
-	db := openRetry(t, target.driver, target.dsn(t, proxy.Addr()))
+	db := openRetry(t, target.driver, target.dsn(t, inst, proxy.Addr()))
 	db.SetMaxOpenConns(chaosWorkers * 2)
 
 	minTransfers, minFaults := 10_000, 100
@@ -242,7 +238,7 @@ func runChaos(t *testing.T, target chaosTarget, soak time.Duration) {
 	}
 
 	// The injector: a fault about every 400ms, one of them a restart of the
-	// server (local servers only).
+	// server.
 	rng := rand.New(rand.NewPCG(7, 7))
 	restartAt := 20 + rng.IntN(60)
 	for n := 0; ; n++ {
@@ -255,10 +251,10 @@ func runChaos(t *testing.T, target chaosTarget, soak time.Duration) {
 		}
 		time.Sleep(time.Duration(300+rng.IntN(200)) * time.Millisecond)
 		kind := faultKinds[rng.IntN(len(faultKinds))]
-		if n == restartAt && dbtest.Local() {
+		if n == restartAt {
 			kind = "restart"
 		}
-		if err := inject(ctx, t, proxy, admin, target, kind); err != nil {
+		if err := inject(ctx, t, proxy, admin, inst, target, kind); err != nil {
 			t.Logf("fault %s: %v", kind, err)
 			continue
 		}
@@ -269,8 +265,7 @@ func runChaos(t *testing.T, target chaosTarget, soak time.Duration) {
 	proxy.Toxics.ResetToxics(ctx)
 
 	// The verdict, read straight from the server.
-	dbtest.EnsureUp(t)
-	check := target.admin(t)
+	check := inst.Open(t)
 	var sum int64
 	if err := check.QueryRowContext(ctx, "SELECT SUM(balance) FROM chaos_accounts").Scan(&sum); err != nil {
 		t.Fatal(err)
@@ -344,7 +339,7 @@ func runChaos(t *testing.T, target chaosTarget, soak time.Duration) {
 }
 
 // inject makes one fault.
-func inject(ctx context.Context, t *testing.T, p *dbtest.Proxy, admin *sql.DB, target chaosTarget, kind string) error {
+func inject(ctx context.Context, t *testing.T, p *dbtest.Proxy, admin *sql.DB, inst *dbtest.Instance, target chaosTarget, kind string) error {
 	toxic := func(json string, for_ time.Duration) error {
 		name := fmt.Sprintf("%s-%d", kind, time.Now().UnixNano())
 		if _, err := p.Toxics.AddToxicJson(strings.NewReader(strings.Replace(json, "{", `{"name":"`+name+`",`, 1))); err != nil {
@@ -388,7 +383,7 @@ func inject(ctx context.Context, t *testing.T, p *dbtest.Proxy, admin *sql.DB, t
 	case "restart":
 		rctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 		defer cancel()
-		return target.restart(rctx)
+		return inst.Restart(rctx)
 	}
 	return fmt.Errorf("unknown fault %q", kind)
 }

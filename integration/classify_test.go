@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/retrysql/retrysql/classify"
 	"github.com/retrysql/retrysql/integration/dbtest"
 )
@@ -290,17 +292,36 @@ func TestMySQLErrorsAreClassified(t *testing.T) {
 		tx.Rollback()
 		expect(t, err, classify.Permanent, "1792") // the application's own READ ONLY
 
-		db.Exec("DROP USER IF EXISTS 'rs_writer'@'%'")
-		dbtest.Exec(t, db,
+		// A read-only server: a MariaDB of the test's own, since the
+		// machine's server is never reconfigured. Root keeps writing under
+		// read_only (READ_ONLY ADMIN), so the write comes from a user
+		// without that privilege.
+		inst := dbtest.StartMariaDB(t)
+		root := inst.Open(t)
+		roTbl := table(t, root, "rs_my_readonly_server")
+		dbtest.Exec(t, root,
 			"CREATE USER 'rs_writer'@'%' IDENTIFIED BY 'rs'",
-			"GRANT SELECT, UPDATE ON *.* TO 'rs_writer'@'%'",
+			"GRANT SELECT, UPDATE ON test.* TO 'rs_writer'@'%'",
 		)
-		t.Cleanup(func() { db.Exec("DROP USER IF EXISTS 'rs_writer'@'%'") })
-		t.Cleanup(func() { db.Exec("SET GLOBAL read_only = OFF") }) // whatever happens
-		dbtest.Exec(t, db, "SET GLOBAL read_only = ON")
-		_, err = mysqlAs(t, "rs_writer", "rs").ExecContext(ctx, "UPDATE "+tbl+" SET v = 1")
-		dbtest.Exec(t, db, "SET GLOBAL read_only = OFF")
-		expect(t, err, classify.Transient, "1290") // a replica, or the old writer after a failover
+		cfg, err := mysql.ParseDSN(inst.DSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.User, cfg.Passwd = "rs_writer", "rs"
+		writer, err := sql.Open("mysql", cfg.FormatDSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer writer.Close()
+		if _, err := writer.ExecContext(ctx, "UPDATE "+roTbl+" SET v = 1"); err != nil {
+			t.Fatalf("rs_writer cannot write before read_only: %v", err)
+		}
+		dbtest.Exec(t, root, "SET GLOBAL read_only = ON") // the instance's own
+		_, err = writer.ExecContext(ctx, "UPDATE "+roTbl+" SET v = 2")
+		res := expect(t, err, classify.Transient, "1290") // a replica, or the old writer after a failover
+		if !res.ReadOnly {
+			t.Errorf("1290 classified %v: ReadOnly is false", res)
+		}
 	})
 
 	t.Run("never retried", func(t *testing.T) {
