@@ -8,8 +8,10 @@ BENCHCOUNT  ?= 6
 .PHONY: test demo bench lint fuzz integration contention soak
 
 # Every test of every module, with the race detector. Real-database tests
-# use the local PostgreSQL and MariaDB (see DEVELOPERS.md); the integration
-# module runs last and alone, because its chaos test restarts the servers.
+# use the local PostgreSQL and MariaDB, and instances of their own where they
+# restart or reconfigure a server (see DEVELOPERS.md); the integration
+# module runs last and alone, because its chaos, outage and contention tests
+# load the machine.
 test:
 	go test -race -count=1 ./... ./examples/...
 	go test -race -count=1 -timeout 20m ./integration/...

@@ -53,8 +53,8 @@ type benchConnector struct{}
 func (benchConnector) Connect(context.Context) (driver.Conn, error) { return benchConn{}, nil }
 func (benchConnector) Driver() driver.Driver                        { return benchDriver{} }
 
-// BenchmarkStatement runs database/sql's Exec and Query on the raw fake
-// driver and on the same driver wrapped with retrysql's defaults (budget,
+// BenchmarkStatement runs database/sql's Exec, Query (rows closed unread)
+// and QueryRow (one row read, as applications do) on the raw fake driver and on the same driver wrapped with retrysql's defaults (budget,
 // breaker, classifier), in one run: the difference is the wrapper's cost on
 // the first-attempt path.
 func BenchmarkStatement(b *testing.B) {
@@ -75,6 +75,15 @@ func BenchmarkStatement(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := h.db.ExecContext(ctx, "UPDATE t SET x = 1"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("op=QueryRow/"+h.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var x int64
+			for b.Loop() {
+				if err := h.db.QueryRowContext(ctx, "SELECT x FROM t").Scan(&x); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -36,7 +36,7 @@ var fastOptions = []retrysql.Option{
 }
 
 // openFake opens a handle on d through retrysql.
-func openFake(t *testing.T, d *fakeDriver, opts ...retrysql.Option) *sql.DB {
+func openFake(t testing.TB, d *fakeDriver, opts ...retrysql.Option) *sql.DB {
 	t.Helper()
 	c, err := retrysql.NewConnector(fakeConnector{d}, append(append([]retrysql.Option{}, fastOptions...), opts...)...)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 // answers as from the driver's rows.
 type prefetched struct {
 	inner   driver.Rows
+	cols    []string       // inner's columns, asked once
 	row     []driver.Value // the first row, until handed over
 	err     error          // io.EOF if there was no first row
 	pending bool           // the first row is still to hand over
@@ -38,7 +39,8 @@ func (c *conn) prefetchFirst(rows driver.Rows) (driver.Rows, error) {
 	if p.inUse {
 		p = &prefetched{}
 	}
-	n := len(rows.Columns())
+	p.cols = rows.Columns()
+	n := len(p.cols)
 	if cap(p.row) < n {
 		p.row = make([]driver.Value, n)
 	}
@@ -53,14 +55,15 @@ func (c *conn) prefetchFirst(rows driver.Rows) (driver.Rows, error) {
 	return p, nil
 }
 
-// Columns implements driver.Rows.
-func (p *prefetched) Columns() []string { return p.inner.Columns() }
+// Columns implements driver.Rows: the driver's answer, asked once (some
+// drivers build it anew at every call).
+func (p *prefetched) Columns() []string { return p.cols }
 
 // Close implements driver.Rows.
 func (p *prefetched) Close() error {
 	err := p.inner.Close()
 	clear(p.row)
-	p.inner, p.pending, p.inUse = nil, false, false
+	p.inner, p.cols, p.pending, p.inUse = nil, nil, false, false
 	return err
 }
 

@@ -44,6 +44,12 @@ type stmtSite struct {
 	reviving   bool // the last attempt failed while replacing the connection
 }
 
+// replaceInPlace switches the replacement of lost fresh connections on; off,
+// every loss is handed to database/sql, which bounds its tries at three
+// (the alternative design, kept for the measurement in BENCHMARKS.md; set
+// by tests only, through export_test.go).
+var replaceInPlace = true
+
 // start sets the site up for a statement and returns it.
 func (s *stmtSite) start(query string, kind stmtKind, idempotent bool) *stmtSite {
 	s.kind, s.query, s.idempotent = kind, query, idempotent
@@ -87,7 +93,7 @@ func (s *stmtSite) decide(ctx context.Context, p *policy, err error, res classif
 		}
 		return stopWith(why, nil)
 	}
-	if c.dead && !s.fresh {
+	if c.dead && !(s.fresh && replaceInPlace) {
 		return decision{act: handOff}
 	}
 	return decision{act: retry}
@@ -98,7 +104,7 @@ func (s *stmtSite) decide(ctx context.Context, p *policy, err error, res classif
 func statement[T any](ctx context.Context, s *stmtSite, op func(context.Context) (T, error)) (T, error) {
 	var zero T
 	c := s.c
-	if c.dead && !c.fresh {
+	if c.dead && !(c.fresh && replaceInPlace) {
 		// Lost, and not yet dropped by database/sql: it drops it now and,
 		// for a *sql.DB, tries another. No attempt was made.
 		return zero, driver.ErrBadConn
