@@ -115,6 +115,12 @@ func (c *conn) revive(ctx context.Context) error {
 	return nil
 }
 
+// idempotentQuery reports whether the handle's policy declares query
+// idempotent (WithIdempotentQueries).
+func (c *conn) idempotentQuery(query string) bool {
+	return c.h.idempotentQuery != nil && c.h.idempotentQuery(query)
+}
+
 // retrier returns the handle's Retrier (for RunInTx on a *sql.Conn).
 func (c *conn) retrier() *Retrier { return c.h.r }
 

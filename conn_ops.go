@@ -51,11 +51,13 @@ func (c *conn) queryContext(ctx context.Context, query string, args []driver.Nam
 		rows, err := q(ctx)
 		return rows, c.tx.failed(err, query, false)
 	}
-	idempotent := c.h.idempotentQuery != nil && c.h.idempotentQuery(query)
-	return statement(ctx, c.site.start(query, stmtQuery, idempotent), func(ctx context.Context) (driver.Rows, error) {
+	if !c.prefetch {
+		return statement(ctx, c.site.start(query, stmtQuery, c.idempotentQuery(query)), q)
+	}
+	return statement(ctx, c.site.start(query, stmtQuery, c.idempotentQuery(query)), func(ctx context.Context) (driver.Rows, error) {
 		rows, err := q(ctx)
-		if err != nil || !c.prefetch {
-			return rows, err
+		if err != nil {
+			return nil, err
 		}
 		return c.prefetchFirst(rows)
 	})

@@ -132,11 +132,14 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 		rows, err := query(ctx)
 		return rows, t.failed(err, s.query, true)
 	}
-	idempotent := c.h.idempotentQuery != nil && c.h.idempotentQuery(s.query)
-	return statement(ctx, c.site.start(s.query, stmtPrepared, idempotent), func(ctx context.Context) (driver.Rows, error) {
+	site := c.site.start(s.query, stmtPrepared, c.idempotentQuery(s.query))
+	if !c.prefetch {
+		return statement(ctx, site, query)
+	}
+	return statement(ctx, site, func(ctx context.Context) (driver.Rows, error) {
 		rows, err := query(ctx)
-		if err != nil || !c.prefetch {
-			return rows, err
+		if err != nil {
+			return nil, err
 		}
 		return c.prefetchFirst(rows)
 	})
