@@ -306,3 +306,27 @@ func TestConnectStrategyPerCall(t *testing.T) {
 		t.Fatalf("%v; delays %v after %d connects", err, got, d.opens)
 	}
 }
+
+// TestDeadlineWhileReplacingIsNotAmbiguous: a context that ends while a
+// lost connection is being replaced leaves nothing unknown: the statement
+// was never sent.
+func TestDeadlineWhileReplacingIsNotAmbiguous(t *testing.T) {
+	d := newFake(failN("exec", "INSERT", 1, driver.ErrBadConn))
+	db := openFake(t, d)
+	if err := db.PingContext(t.Context()); err != nil { // the pool's connection
+		t.Fatal(err)
+	}
+	d.openErr = func(int) error {
+		time.Sleep(60 * time.Millisecond)
+		return context.DeadlineExceeded
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
+	defer cancel()
+	_, err := db.ExecContext(ctx, "INSERT")
+	if err == nil || errors.Is(err, retrysql.ErrAmbiguous) {
+		t.Fatalf("got %v, want a definite failure", err)
+	}
+	if d.count("exec", "INSERT") != 1 {
+		t.Fatalf("%d executions", d.count("exec", "INSERT"))
+	}
+}

@@ -61,6 +61,9 @@ func (p *prefetched) Columns() []string { return p.cols }
 
 // Close implements driver.Rows.
 func (p *prefetched) Close() error {
+	if p.inner == nil {
+		return nil // closed already
+	}
 	err := p.inner.Close()
 	clear(p.row)
 	p.inner, p.cols, p.pending, p.inUse = nil, nil, false, false

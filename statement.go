@@ -79,9 +79,10 @@ func (s *stmtSite) decide(ctx context.Context, p *policy, err error, res classif
 		s.reached = true
 	}
 	idempotent := s.idempotent || p.idempotent || IsIdempotent(ctx)
-	if ctx.Err() != nil && !idempotent && !res.Unsent && !classify.NotSent(err) {
+	if ctx.Err() != nil && !idempotent && !s.reviving && !res.Unsent && !classify.NotSent(err) {
 		// The caller's context ended while the statement was in flight: it
-		// may or may not have run.
+		// may or may not have run. (While its connection was being
+		// replaced, it had not been sent.)
 		return stopWith(ReasonAmbiguous, ErrAmbiguous)
 	}
 	if res.StaleStatement && s.stale() {
