@@ -127,7 +127,7 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	if err != nil {
 		return nil, err
 	}
-	c.tx = &tx{inner: t, c: c}
+	c.tx = &tx{inner: t, c: c, readOnly: opts.ReadOnly}
 	if o := opOf(ctx); o != nil {
 		c.tx.facts = o.tx
 	}

@@ -26,6 +26,9 @@ type fakeDriver struct {
 	// computing the first row, after the columns were sent.
 	firstRow func(query string, n int) error
 	rowsN    map[string]int
+	// node, if set, returns an error for op+query on the connection opened
+	// id-th (from 1): a node that refuses writes, say.
+	node func(id int, op, query string) error
 }
 
 func newFake(script func(op, query string, n int) error) *fakeDriver {
@@ -60,7 +63,7 @@ func (d *fakeDriver) Open(string) (driver.Conn, error) {
 			return nil, err
 		}
 	}
-	return &fakeConn{d: d}, nil
+	return &fakeConn{d: d, id: n}, nil
 }
 
 func (d *fakeDriver) OpenConnector(name string) (driver.Connector, error) {
@@ -75,8 +78,17 @@ func (c fakeConnector) Driver() driver.Driver                        { return c.
 // fakeConn implements every optional interface of a connection.
 type fakeConn struct {
 	d      *fakeDriver
+	id     int
 	closed bool
 	inTx   bool
+}
+
+// on returns the node hook's error for op+query on c, or nil.
+func (c *fakeConn) on(op, query string) error {
+	if c.d.node == nil {
+		return nil
+	}
+	return c.d.node(c.id, op, query)
 }
 
 func (c *fakeConn) Prepare(query string) (driver.Stmt, error) {
@@ -113,6 +125,10 @@ func (c *fakeConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.T
 func (c *fakeConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	if c.closed {
 		return nil, driver.ErrBadConn
+	}
+	if err := c.on("exec", query); err != nil {
+		c.d.hit("exec", query)
+		return nil, err
 	}
 	if err := c.d.hit("exec", query); err != nil {
 		if errors.Is(err, errUntilDone) {

@@ -25,8 +25,8 @@ type site interface {
 	// limit, the deadline and the budget are consulted.
 	decide(ctx context.Context, p *policy, err error, res classify.Result) decision
 	// atConnect reports whether the attempt that just failed failed while
-	// connecting: its retry waits as the connect strategy says, and the
-	// breaker counts it.
+	// connecting (as does an error whose Result says Connect): its retry
+	// waits as the connect strategy says, and the breaker counts it.
 	atConnect() bool
 	// paced reports whether a retry after res is paced by admission
 	// control alone: no delay, no budget.
@@ -139,7 +139,7 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(cont
 		paced := s.paced(res)
 		var delay time.Duration
 		if !paced {
-			delay = p.strategy(res, s.atConnect()).Delay(st.attempt, st.prev)
+			delay = p.strategy(res, s.atConnect() || res.Connect).Delay(st.attempt, st.prev)
 		}
 		now := time.Now()
 		wake := now.Add(delay)
@@ -193,7 +193,7 @@ func outcome(ctx context.Context, err error, res classify.Result, s site) Outcom
 		return OutcomeIgnored
 	}
 	switch {
-	case s.place() == PlaceConnect || s.atConnect():
+	case s.place() == PlaceConnect || s.atConnect() || res.Connect:
 		if res.Class == classify.ConnLost || res.Class == classify.Transient {
 			return OutcomeFailure
 		}

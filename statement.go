@@ -75,7 +75,7 @@ func (s *stmtSite) decide(ctx context.Context, p *policy, err error, res classif
 	if res.Class == classify.ConnLost {
 		c.dead = true
 	}
-	if !res.Unsent && !s.reviving && s.kind != stmtPrepare {
+	if !res.Unsent && !res.ReadOnly && !s.reviving && s.kind != stmtPrepare {
 		s.reached = true
 	}
 	idempotent := s.idempotent || p.idempotent || IsIdempotent(ctx)
@@ -87,6 +87,17 @@ func (s *stmtSite) decide(ctx context.Context, p *policy, err error, res classif
 	}
 	if res.StaleStatement && s.stale() {
 		return stopWith(ReasonPermanent, nil)
+	}
+	if res.ReadOnly {
+		// A read-only node refused the write: nothing ran, and retrying on
+		// this connection cannot help. A fresh connection is left for a new
+		// one (which a multi-host DSN points at the new primary); a session
+		// that served requests may have been made read-only on purpose.
+		if !s.fresh || !replaceInPlace {
+			return stopWith(ReasonPermanent, nil)
+		}
+		c.dead = true
+		return decision{act: retry}
 	}
 	if ok, why := mayRepeat(res, idempotent); !ok {
 		if why == ReasonAmbiguous {
@@ -160,6 +171,10 @@ func once[T any](ctx context.Context, s *stmtSite, o *opCtx, op func(context.Con
 	}
 	if res.StaleStatement && s.stale() {
 		o.stale.Store(true)
+	}
+	if res.ReadOnly && s.fresh {
+		c.dead = true // left: the outer loop's next attempt takes another connection
+		return zero, err
 	}
 	if res.Class == classify.ConnLost {
 		c.dead = true

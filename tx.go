@@ -11,9 +11,10 @@ import (
 // transaction ends and, under RunInTx, reports to it (txFacts). Its
 // statements run on the connection, which does not retry them.
 type tx struct {
-	inner driver.Tx
-	c     *conn
-	facts *txFacts // RunInTx's, or nil
+	inner    driver.Tx
+	c        *conn
+	facts    *txFacts // RunInTx's, or nil
+	readOnly bool     // begun READ ONLY
 }
 
 var _ driver.Tx = (*tx)(nil)
@@ -54,7 +55,11 @@ func (t *tx) failed(err error, query string, prepared bool) error {
 		return err
 	}
 	res := t.c.h.r.policy.classify(err)
-	if res.Class == classify.ConnLost {
+	if res.Class == classify.ConnLost || res.ReadOnly && !t.readOnly {
+		// Lost, or on a node that refuses writes although the transaction
+		// was not begun READ ONLY (a standby, a demoted writer): database/sql
+		// drops the connection when the transaction ends, and a replay
+		// takes another.
 		t.c.dead = true
 	}
 	if t.facts != nil && query != "" {

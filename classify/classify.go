@@ -94,10 +94,15 @@ type Result struct {
 	// attempt that prepares the statement afresh can succeed, one that
 	// runs the same prepared statement again cannot.
 	StaleStatement bool
+	// Connect is true when the error came from establishing a connection
+	// (a pgx *pgconn.ConnectError, whatever it carries, or a failed dial):
+	// nothing of the request ran, and a retry waits as for connecting.
+	Connect bool
 }
 
 // String formats r as "class" or "class code", followed by the facts that
-// are set ("unsent", "contention", "read-only", "stale statement").
+// are set ("unsent", "contention", "read-only", "stale statement",
+// "connect").
 func (r Result) String() string {
 	s := r.Class.String()
 	if r.Code != "" {
@@ -106,7 +111,7 @@ func (r Result) String() string {
 	for _, f := range [...]struct {
 		set  bool
 		name string
-	}{{r.Unsent, "unsent"}, {r.Contention, "contention"}, {r.ReadOnly, "read-only"}, {r.StaleStatement, "stale statement"}} {
+	}{{r.Unsent, "unsent"}, {r.Contention, "contention"}, {r.ReadOnly, "read-only"}, {r.StaleStatement, "stale statement"}, {r.Connect, "connect"}} {
 		if f.set {
 			s += " " + f.name
 		}

@@ -81,7 +81,7 @@ func realNetworkErrors(t *testing.T) map[string]error {
 func TestNetworkOnRealErrors(t *testing.T) {
 	errs := realNetworkErrors(t)
 	want := map[string]classify.Result{
-		"refused":        {Class: classify.ConnLost, Unsent: true},
+		"refused":        {Class: classify.ConnLost, Unsent: true, Connect: true},
 		"dial cancelled": {Class: classify.Permanent},
 		"reset":          {Class: classify.ConnLost},
 		"eof":            {Class: classify.ConnLost},

@@ -28,8 +28,9 @@ import (
 //  5. network failures and driver.ErrBadConn, as described for Network;
 //  6. anything else: Permanent, with the vendor code if there is one.
 //
-// A connection error of pgx (*pgconn.ConnectError) never ran a statement,
-// so a ConnLost result under it is always Unsent.
+// A connection error of pgx (*pgconn.ConnectError) or a failed dial never
+// ran a statement: the result says Connect, and a ConnLost one is always
+// Unsent.
 //
 // A Rules is immutable once built and safe for concurrent use.
 type Rules struct {
@@ -122,8 +123,11 @@ func (r *Rules) Classify(err error) Result {
 			res, known = n, true
 		}
 	}
-	if known && res.Class == ConnLost && !res.Unsent {
-		if _, ok := find[*pgconn.ConnectError](err); ok {
+	if _, ok := find[*pgconn.ConnectError](err); ok || isDial(err) {
+		// A failed connect, whatever its cause (a refused host, 57P03 from
+		// a server starting up, a join of per-host errors): nothing ran.
+		res.Connect = true
+		if res.Class == ConnLost {
 			res.Unsent = true
 		}
 	}

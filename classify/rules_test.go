@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +107,13 @@ func TestEveryBuiltinRule(t *testing.T) {
 				}
 			}
 			want := classify.Result{Class: r.Class, Code: r.Code, Unsent: r.Unsent, Contention: r.Contention, ReadOnly: r.ReadOnly, StaleStatement: r.StaleStatement}
+			if pgConnectCodes[r.Code] && !isMySQLCode(r.Code) {
+				// pgx reports a refusal at connect in a *pgconn.ConnectError.
+				want.Connect = true
+				if want.Class == classify.ConnLost {
+					want.Unsent = true
+				}
+			}
 			for _, e := range []error{err, fmt.Errorf("exec: %w", err), errors.Join(errors.New("context"), err)} {
 				if got := classify.Default.Classify(e); got != want {
 					t.Errorf("Classify(%v) = %v, want %v", e, got, want)
@@ -154,7 +162,7 @@ func TestEngineMessages(t *testing.T) {
 		{"PgBouncer server crashed", wiretest.PGError{Code: "08P01", Severity: "FATAL", Close: true, Message: "server conn crashed?"},
 			classify.Result{Class: classify.ConnLost, Code: "08P01"}},
 		{"PgBouncer pool full at connect", wiretest.PGError{When: wiretest.OnConnect, Code: "08P01", Severity: "FATAL", Message: "no more connections allowed (max_client_conn)"},
-			classify.Result{Class: classify.ConnLost, Code: "08P01", Unsent: true}},
+			classify.Result{Class: classify.ConnLost, Code: "08P01", Unsent: true, Connect: true}},
 		{"PostgreSQL real protocol violation", wiretest.PGError{Code: "08P01", Message: "invalid frontend message type 0"},
 			classify.Result{Class: classify.Permanent, Code: "08P01"}},
 		{"PostgreSQL other XX000", wiretest.PGError{Code: "XX000", Message: "could not open relation with OID 16384"},
@@ -258,7 +266,7 @@ func TestDriverSignals(t *testing.T) {
 	if !errors.As(err, &ce) {
 		t.Fatalf("expected a connect error, got %T %v", err, err)
 	}
-	if got := classify.Default.Classify(err); got != (classify.Result{Class: classify.ConnLost, Unsent: true}) {
+	if got := classify.Default.Classify(err); got != (classify.Result{Class: classify.ConnLost, Unsent: true, Connect: true}) {
 		t.Errorf("pgx startup dropped (%v): %v", err, got)
 	}
 
@@ -267,7 +275,7 @@ func TestDriverSignals(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	_, err = pgx.Connect(ctx, "postgres://x@"+addr+"/x?sslmode=disable&connect_timeout=5")
-	if got := classify.Default.Classify(err); got != (classify.Result{Class: classify.ConnLost, Unsent: true}) {
+	if got := classify.Default.Classify(err); got != (classify.Result{Class: classify.ConnLost, Unsent: true, Connect: true}) {
 		t.Errorf("pgx refused (%v): %v", err, got)
 	}
 
@@ -299,7 +307,7 @@ func TestDriverSignals(t *testing.T) {
 	db, _ := sql.Open("mysql", "x:x@tcp("+addr+")/x?timeout=5s")
 	defer db.Close()
 	err = db.PingContext(ctx)
-	if got := classify.Default.Classify(err); got != (classify.Result{Class: classify.ConnLost, Unsent: true}) {
+	if got := classify.Default.Classify(err); got != (classify.Result{Class: classify.ConnLost, Unsent: true, Connect: true}) {
 		t.Errorf("mysql refused (%v): %v", err, got)
 	}
 
@@ -398,5 +406,32 @@ func TestBuiltinRulesAreConsistent(t *testing.T) {
 			t.Errorf("two rules for code %s with the same condition %q", r.Code, r.When)
 		}
 		seen[key] = true
+	}
+}
+
+// TestConnectErrorAcrossHosts: a multi-host connect where one host refuses
+// and the other answers 57P03 ("the database system is starting up")
+// fails with a *pgconn.ConnectError wrapping both: a failed connect, with
+// the server's code.
+func TestConnectErrorAcrossHosts(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	refusing := l.Addr().String()
+	l.Close()
+	starting := wiretest.PG(t, wiretest.PGError{When: wiretest.OnConnect, Code: "57P03", Severity: "FATAL", Message: "the database system is starting up"})
+	u, err := url.Parse(starting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = refusing + "," + u.Host
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = pgx.Connect(ctx, u.String())
+	var ce *pgconn.ConnectError
+	if !errors.As(err, &ce) {
+		t.Fatalf("got %T %v, want a connect error", err, err)
+	}
+	got := classify.Default.Classify(err)
+	if got != (classify.Result{Class: classify.Transient, Code: "57P03", Connect: true}) {
+		t.Fatalf("Classify(%v) = %v, want a failed connect with 57P03", err, got)
 	}
 }

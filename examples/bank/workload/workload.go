@@ -55,7 +55,10 @@ func RunInTx(options ...retrysql.Option) Runner {
 
 // Config describes one run.
 type Config struct {
-	Dialect   Dialect
+	Dialect Dialect
+	// Tables are the tables to work in (default BenchTables, those of
+	// Setup).
+	Tables    Tables
 	Order     Order
 	Isolation sql.IsolationLevel
 	Accounts  int           // accounts, all of them hot
@@ -145,19 +148,62 @@ func (r Result) PerSecond() float64 {
 	return float64(r.Committed) / r.Elapsed.Seconds()
 }
 
-// Setup creates (or re-creates) the tables: n accounts with Initial each,
+// Tables names the workload's two tables.
+type Tables struct{ Accounts, Ledger string }
+
+// BenchTables are the tables of Setup and Verify, and of a Config whose
+// Tables are unset: bank_accounts and bank_ledger.
+var BenchTables = Tables{Accounts: "bank_accounts", Ledger: "bank_ledger"}
+
+func (t Tables) orBench() Tables {
+	if t == (Tables{}) {
+		return BenchTables
+	}
+	return t
+}
+
+// Names returns the tables' names, the accounts first.
+func (t Tables) Names() []string {
+	t = t.orBench()
+	return []string{t.Accounts, t.Ledger}
+}
+
+// Setup creates (or re-creates) BenchTables: n accounts with Initial each,
 // and an empty ledger without any unique constraint, so that a transfer
-// applied twice shows instead of being blocked.
+// applied twice shows instead of being blocked. It drops tables of those
+// names whoever made them; the demo uses Owned instead.
 func Setup(ctx context.Context, db *sql.DB, d Dialect, n int) error {
+	return create(ctx, db, d, n, BenchTables, "")
+}
+
+// create drops and creates the tables of t, each commented with comment if
+// it is set, and fills the accounts.
+func create(ctx context.Context, db *sql.DB, d Dialect, n int, t Tables, comment string) error {
 	if n < 2 {
 		return fmt.Errorf("workload: %d accounts: a transfer needs two", n)
 	}
+	t = t.orBench()
+	for _, name := range t.Names() {
+		if !validName(name) {
+			return fmt.Errorf("workload: table name %q: use letters, digits and underscores, starting with a letter", name)
+		}
+	}
 	stmts := []string{
-		"DROP TABLE IF EXISTS bank_ledger",
-		"DROP TABLE IF EXISTS bank_accounts",
-		"CREATE TABLE bank_accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL)",
-		"CREATE TABLE bank_ledger (transfer_id BIGINT NOT NULL, src INT NOT NULL, dst INT NOT NULL, amount BIGINT NOT NULL)",
-		"CREATE INDEX bank_ledger_transfer ON bank_ledger (transfer_id)",
+		"DROP TABLE IF EXISTS " + t.Ledger,
+		"DROP TABLE IF EXISTS " + t.Accounts,
+		"CREATE TABLE " + t.Accounts + " (id INT PRIMARY KEY, balance BIGINT NOT NULL)",
+		"CREATE TABLE " + t.Ledger + " (transfer_id BIGINT NOT NULL, src INT NOT NULL, dst INT NOT NULL, amount BIGINT NOT NULL)",
+		"CREATE INDEX " + t.Ledger + "_transfer ON " + t.Ledger + " (transfer_id)",
+	}
+	if comment != "" {
+		if d == MySQL {
+			stmts[2] += " COMMENT = " + quote(comment)
+			stmts[3] += " COMMENT = " + quote(comment)
+		} else {
+			stmts = append(stmts,
+				"COMMENT ON TABLE "+t.Accounts+" IS "+quote(comment),
+				"COMMENT ON TABLE "+t.Ledger+" IS "+quote(comment))
+		}
 	}
 	for _, s := range stmts {
 		if _, err := db.ExecContext(ctx, s); err != nil {
@@ -169,9 +215,123 @@ func Setup(ctx context.Context, db *sql.DB, d Dialect, n int) error {
 		vals = append(vals, fmt.Sprintf("(%d, %d)", i, Initial))
 	}
 	for chunk := range slices.Chunk(vals, 500) {
-		q := "INSERT INTO bank_accounts (id, balance) VALUES " + strings.Join(chunk, ", ")
+		q := "INSERT INTO " + t.Accounts + " (id, balance) VALUES " + strings.Join(chunk, ", ")
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("workload: filling accounts: %w", err)
+		}
+	}
+	return nil
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 60 || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// quote makes s an SQL string literal; s is Mark, which holds no
+// backslash (whose meaning differs between the dialects).
+func quote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// Mark is the comment Owned puts on the tables it creates: the tables that
+// carry it, and only those, it may drop.
+const Mark = "created by the retrysql bank demo (go run ./examples/bank); safe to drop"
+
+// NotOwnedError is Owned's refusal to touch a table it did not create.
+type NotOwnedError struct {
+	Table   string
+	Comment string // the table's comment, "" if none
+}
+
+func (e *NotOwnedError) Error() string {
+	why := "it has no comment"
+	if e.Comment != "" {
+		why = fmt.Sprintf("its comment is %q", e.Comment)
+	}
+	return fmt.Sprintf("table %s exists and was not created by this demo (%s, not %q): "+
+		"the demo leaves it alone; choose other tables with -prefix, or another database", e.Table, why, Mark)
+}
+
+// Existing reports which tables of t exist (in the schema that unqualified
+// names resolve to) and their comments.
+func Existing(ctx context.Context, db *sql.DB, d Dialect, t Tables) (map[string]string, error) {
+	found := map[string]string{}
+	for _, name := range t.Names() {
+		var comment sql.NullString
+		var err error
+		if d == MySQL {
+			err = db.QueryRowContext(ctx, "SELECT table_comment FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?", name).Scan(&comment)
+		} else {
+			var oid sql.NullString
+			err = db.QueryRowContext(ctx, "SELECT to_regclass($1)::text, obj_description(to_regclass($1), 'pg_class')", name).Scan(&oid, &comment)
+			if err == nil && !oid.Valid {
+				err = sql.ErrNoRows
+			}
+		}
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("workload: looking for table %s: %w", name, err)
+		}
+		found[name] = comment.String
+	}
+	return found, nil
+}
+
+// Owned creates t as Setup does, but only where the tables are absent or
+// were created by Owned (they carry Mark): a table of the same name that
+// does not is left alone, and the error is a *NotOwnedError.
+func Owned(ctx context.Context, db *sql.DB, d Dialect, n int, t Tables) error {
+	if err := checkOwned(ctx, db, d, t); err != nil {
+		return err
+	}
+	return create(ctx, db, d, n, t, Mark)
+}
+
+// DropOwned drops the tables of t that Owned created, and refuses (with a
+// *NotOwnedError, before dropping any) if one of them exists without Mark.
+// It returns the tables dropped.
+func DropOwned(ctx context.Context, db *sql.DB, d Dialect, t Tables) ([]string, error) {
+	if err := checkOwned(ctx, db, d, t); err != nil {
+		return nil, err
+	}
+	found, err := Existing(ctx, db, d, t)
+	if err != nil {
+		return nil, err
+	}
+	var dropped []string
+	for _, name := range []string{t.Ledger, t.Accounts} {
+		if _, ok := found[name]; !ok {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, "DROP TABLE "+name); err != nil {
+			return dropped, fmt.Errorf("workload: dropping %s: %w", name, err)
+		}
+		dropped = append(dropped, name)
+	}
+	return dropped, nil
+}
+
+func checkOwned(ctx context.Context, db *sql.DB, d Dialect, t Tables) error {
+	if t == (Tables{}) {
+		return errors.New("workload: no tables named")
+	}
+	found, err := Existing(ctx, db, d, t)
+	if err != nil {
+		return err
+	}
+	for _, name := range t.Names() {
+		if c, ok := found[name]; ok && c != Mark {
+			return &NotOwnedError{Table: name, Comment: c}
 		}
 	}
 	return nil
@@ -195,7 +355,7 @@ func Run(ctx context.Context, db *sql.DB, cfg Config) (Result, error) {
 			return errors.Is(err, retrysql.ErrAmbiguousCommit) || errors.Is(err, retrysql.ErrAmbiguous)
 		}
 	}
-	q := queries(cfg.Dialect)
+	q := queries(cfg.Dialect, cfg.Tables.orBench())
 	opts := &sql.TxOptions{Isolation: cfg.Isolation}
 	var (
 		runs, committed atomic.Int64
@@ -375,15 +535,21 @@ func (c Check) Violations() int {
 	return v
 }
 
-// Verify checks res against the database: the sum of balances is
+// Verify checks res against BenchTables: the sum of balances is
 // unchanged, every transfer reported committed has exactly one ledger row,
 // every one reported failed has none, every ambiguous one zero or one.
 func Verify(ctx context.Context, db *sql.DB, accounts int, res Result) (Check, error) {
+	return VerifyTables(ctx, db, BenchTables, accounts, res)
+}
+
+// VerifyTables is Verify on the tables t.
+func VerifyTables(ctx context.Context, db *sql.DB, t Tables, accounts int, res Result) (Check, error) {
+	t = t.orBench()
 	c := Check{WantBalance: int64(accounts) * Initial}
-	if err := db.QueryRowContext(ctx, "SELECT COALESCE(SUM(balance), 0) FROM bank_accounts").Scan(&c.Balance); err != nil {
+	if err := db.QueryRowContext(ctx, "SELECT COALESCE(SUM(balance), 0) FROM "+t.Accounts).Scan(&c.Balance); err != nil {
 		return c, fmt.Errorf("workload: sum of balances: %w", err)
 	}
-	rows, err := db.QueryContext(ctx, "SELECT transfer_id, COUNT(*) FROM bank_ledger GROUP BY transfer_id")
+	rows, err := db.QueryContext(ctx, "SELECT transfer_id, COUNT(*) FROM "+t.Ledger+" GROUP BY transfer_id")
 	if err != nil {
 		return c, fmt.Errorf("workload: ledger: %w", err)
 	}
@@ -427,17 +593,16 @@ func Verify(ctx context.Context, db *sql.DB, accounts int, res Result) (Check, e
 
 type sqlText struct{ lock, update, ledger string }
 
-func queries(d Dialect) sqlText {
-	if d == MySQL {
-		return sqlText{
-			lock:   "SELECT balance FROM bank_accounts WHERE id = ? FOR UPDATE",
-			update: "UPDATE bank_accounts SET balance = balance + ? WHERE id = ?",
-			ledger: "INSERT INTO bank_ledger (transfer_id, src, dst, amount) VALUES (?, ?, ?, ?)",
+func queries(d Dialect, t Tables) sqlText {
+	p := func(n int) string {
+		if d == MySQL {
+			return "?"
 		}
+		return fmt.Sprintf("$%d", n)
 	}
 	return sqlText{
-		lock:   "SELECT balance FROM bank_accounts WHERE id = $1 FOR UPDATE",
-		update: "UPDATE bank_accounts SET balance = balance + $1 WHERE id = $2",
-		ledger: "INSERT INTO bank_ledger (transfer_id, src, dst, amount) VALUES ($1, $2, $3, $4)",
+		lock:   "SELECT balance FROM " + t.Accounts + " WHERE id = " + p(1) + " FOR UPDATE",
+		update: "UPDATE " + t.Accounts + " SET balance = balance + " + p(1) + " WHERE id = " + p(2),
+		ledger: "INSERT INTO " + t.Ledger + " (transfer_id, src, dst, amount) VALUES (" + p(1) + ", " + p(2) + ", " + p(3) + ", " + p(4) + ")",
 	}
 }

@@ -1,0 +1,105 @@
+package retrysql_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/retrysql/retrysql"
+)
+
+// A node that refuses writes (a standby, or a writer demoted after a
+// failover) answers every write of its connections with 25006: the
+// statement was refused, nothing ran, and only another connection, which a
+// multi-host DSN points at the new primary, can help.
+
+var readOnlyNode = &pgconn.PgError{Severity: "ERROR", Code: "25006", Message: "cannot execute INSERT in a read-only transaction"}
+
+// demoted makes the first connection a demoted writer.
+func demoted(id int, op, query string) error {
+	if id == 1 && op == "exec" {
+		return readOnlyNode
+	}
+	return nil
+}
+
+func TestReadOnlyNodeIsLeft(t *testing.T) {
+	d := newFake(nil)
+	d.node = demoted
+	db := openFake(t, d)
+	if _, err := db.ExecContext(t.Context(), "INSERT"); err != nil {
+		t.Fatal(err)
+	}
+	if d.count("exec", "INSERT") != 2 || d.opens != 2 {
+		t.Fatalf("%d executions on %d connections, want 2 on 2", d.count("exec", "INSERT"), d.opens)
+	}
+	// The pool healed: the demoted node's connection is gone.
+	for range 3 {
+		if _, err := db.ExecContext(t.Context(), "INSERT"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d.opens != 2 || db.Stats().OpenConnections != 1 {
+		t.Fatalf("%d connections opened, %d open", d.opens, db.Stats().OpenConnections)
+	}
+}
+
+func TestRunInTxLeavesReadOnlyNode(t *testing.T) {
+	d := newFake(nil)
+	d.node = demoted
+	db := openFake(t, d)
+	var runs atomic.Int32
+	err := retrysql.RunInTx(t.Context(), db, nil, func(ctx context.Context, tx *sql.Tx) error {
+		runs.Add(1)
+		_, err := tx.ExecContext(ctx, "INSERT")
+		return err
+	})
+	if err != nil || runs.Load() != 2 || d.opens != 2 {
+		t.Fatalf("%v after %d runs on %d connections", err, runs.Load(), d.opens)
+	}
+	if db.Stats().OpenConnections != 1 {
+		t.Fatalf("%d connections open: the read-only node's was kept", db.Stats().OpenConnections)
+	}
+	// A transaction the application began READ ONLY: its write is its own
+	// mistake, returned at once, and the connection is kept.
+	d2 := newFake(nil)
+	d2.node = func(id int, op, q string) error { return demoted(1, op, q) }
+	db2 := openFake(t, d2)
+	runs.Store(0)
+	err = retrysql.RunInTx(t.Context(), db2, &sql.TxOptions{ReadOnly: true}, func(ctx context.Context, tx *sql.Tx) error {
+		runs.Add(1)
+		_, err := tx.ExecContext(ctx, "INSERT")
+		return err
+	})
+	if !errors.Is(err, readOnlyNode) || runs.Load() != 1 || d2.opens != 1 || db2.Stats().OpenConnections != 1 {
+		t.Fatalf("READ ONLY: %v after %d runs, %d opened, %d open", err, runs.Load(), d2.opens, db2.Stats().OpenConnections)
+	}
+}
+
+// TestReadOnlyOnSessionInUse: a *sql.Conn that has served requests may
+// have been made read-only on purpose: the refusal is returned as it is.
+func TestReadOnlyOnSessionInUse(t *testing.T) {
+	d := newFake(nil)
+	d.node = func(id int, op, q string) error {
+		if q == "INSERT" {
+			return demoted(id, op, q)
+		}
+		return nil
+	}
+	db := openFake(t, d)
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "SET default_transaction_read_only = on"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(t.Context(), "INSERT"); err != readOnlyNode || d.count("exec", "INSERT") != 1 {
+		t.Fatalf("got %v after %d attempts", err, d.count("exec", "INSERT"))
+	}
+}
