@@ -66,6 +66,7 @@ const (
 	DefaultBreakerFailures = 5
 	DefaultBreakerOpenFor  = 2 * time.Second
 	DefaultBreakerProbes   = 1
+	DefaultBreakerMaxWait  = 30 * time.Second
 )
 
 // BreakerSettings configure a CircuitBreaker. Zero fields take the
@@ -81,6 +82,12 @@ type BreakerSettings struct {
 	// circuit closes when all of them succeed, and opens again at the
 	// first failure (default 1).
 	Probes int
+	// MaxWait is how long, at most, an attempt the breaker refuses waits
+	// for it to let attempts through again (Wait): for the half-open
+	// probe's verdict, and the next one while probes fail. The attempt's
+	// context bounds the wait too. 0 means DefaultBreakerMaxWait (30s); a
+	// negative value refuses at once, without waiting.
+	MaxWait time.Duration
 	// OnStateChange, if set, is called on every change of state, from the
 	// goroutine whose attempt caused it; it must not block.
 	OnStateChange func(from, to BreakerState)
@@ -96,10 +103,16 @@ type BreakerSettings struct {
 // nothing. Once a failure is recorded, every attempt goes through gobreaker
 // until a success brings the count back to zero.
 //
+// An attempt it refuses waits (Wait): while the circuit is open, until the
+// open period ends, then for the half-open probe's verdict, within
+// MaxWait and the attempt's context, so that requests ride out an outage
+// without hammering the server (only the probes reach it).
+//
 // The zero value lets every attempt through and never opens; use
 // NewCircuitBreaker. A CircuitBreaker is safe for concurrent use.
 type CircuitBreaker struct {
-	cb *gobreaker.TwoStepCircuitBreaker[struct{}]
+	cb   *gobreaker.TwoStepCircuitBreaker[struct{}]
+	wait waiting
 	// quiet is a version counter shifted left by one, with bit 0 set while
 	// the fast path is on. Recording a failure bumps the version and clears
 	// the bit; a success sets the bit only if no failure was recorded since
@@ -142,10 +155,19 @@ func NewCircuitBreaker(s BreakerSettings) (*CircuitBreaker, error) {
 		IsSuccessful: func(err error) bool { return err == nil },
 		IsExcluded:   func(err error) bool { return err == errIgnored },
 	}
-	if f := s.OnStateChange; f != nil {
-		gs.OnStateChange = func(_ string, from, to gobreaker.State) { f(state(from), state(to)) }
+	if s.MaxWait == 0 {
+		s.MaxWait = DefaultBreakerMaxWait
 	}
-	b := &CircuitBreaker{cb: gobreaker.NewTwoStepCircuitBreaker[struct{}](gs)}
+	b := &CircuitBreaker{}
+	b.wait.init(s)
+	f := s.OnStateChange
+	gs.OnStateChange = func(_ string, from, to gobreaker.State) {
+		b.wait.changed(state(to))
+		if f != nil {
+			f(state(from), state(to))
+		}
+	}
+	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gs)
 	b.quiet.Store(1)
 	b.fastDone = b.doneFast
 	return b, nil

@@ -57,6 +57,9 @@ type conn struct {
 	rows prefetched
 	// site is the statement site of this connection's statements.
 	site stmtSite
+	// check, for drivers that need it, finds a connection the server
+	// ended while it was idle (conncheck.go), when it is handed out again.
+	check func() error
 }
 
 // handle is what one database handle shares between its connections.
@@ -93,6 +96,7 @@ func (c *conn) setInner(inner driver.Conn) {
 	c.checker, _ = inner.(driver.NamedValueChecker)
 	_, pgx := inner.(*stdlib.Conn)
 	c.prefetch = !pgx
+	c.check = idleCheck(inner)
 }
 
 var errOtherShape = errors.New("retrysql: the driver's connector returned a connection of another kind; the lost connection is not replaced")
@@ -186,6 +190,9 @@ func (c *conn) resetSession(ctx context.Context) error {
 		return driver.ErrBadConn
 	}
 	err := c.resetter.ResetSession(ctx)
+	if err == nil && c.check != nil {
+		err = c.check()
+	}
 	if err == nil {
 		c.fresh = true
 	} else if errors.Is(err, driver.ErrBadConn) {

@@ -498,7 +498,7 @@ func TestContextEndingMidStatementIsAmbiguous(t *testing.T) {
 // statements (a failover, a restart) do not open the breaker; connects
 // that fail do.
 func TestBreakerCountsConnectsNotDeadConnections(t *testing.T) {
-	br, err := retrysql.NewCircuitBreaker(retrysql.BreakerSettings{Failures: 3, OpenFor: time.Hour})
+	br, err := retrysql.NewCircuitBreaker(retrysql.BreakerSettings{Failures: 3, OpenFor: time.Hour, MaxWait: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,8 +149,11 @@ func (e *Error) Error() string {
 	if e.Reason == ReasonAmbiguous && e.Place == PlaceTransaction {
 		reason = "commit outcome unknown, not replayed"
 	}
-	if e.Err == nil {
-		return fmt.Sprintf("retrysql: %s; %s not attempted", reason, e.Place)
+	if e.Attempts == 0 {
+		if e.Err == nil {
+			return fmt.Sprintf("retrysql: %s; %s not attempted", reason, e.Place)
+		}
+		return fmt.Sprintf("retrysql: %s; %s not attempted; last failure: %v", reason, e.Place, e.Err)
 	}
 	if e.Attempts == 1 {
 		return fmt.Sprintf("retrysql: %s after 1 attempt: %v", reason, e.Err)

@@ -84,8 +84,18 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(cont
 		if r.breaker != nil {
 			d, err := r.breaker.Allow()
 			if err != nil {
+				if r.waitBreaker(ctx) {
+					continue // it lets attempts through again: ask once more
+				}
 				r.stats.breakerRejections.Add(1)
-				return zero, r.giveUp(s, st.attempt, st.lastErr, st.lastRes, ReasonCircuitOpen, ErrCircuitOpen)
+				last, res := st.lastErr, st.lastRes
+				if st.attempt == 0 {
+					// Name what the breaker opened for.
+					if last = r.lastFailure(); last != nil {
+						res = p.classify(last)
+					}
+				}
+				return zero, r.giveUp(s, st.attempt, last, res, ReasonCircuitOpen, ErrCircuitOpen)
 			}
 			done = d
 		}
@@ -114,7 +124,12 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(cont
 		}
 		res := p.classify(err)
 		if done != nil {
-			done(outcome(ctx, err, res, s))
+			o := outcome(ctx, err, res, s)
+			if o == OutcomeFailure {
+				failure := err // a copy: taking err's address would move it to the heap on every call
+				r.failed.Store(&failure)
+			}
+			done(o)
 		}
 		st.lastErr, st.lastRes = err, res
 		if retriedElsewhere(err) {
@@ -161,6 +176,26 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(cont
 		}
 		st.prev = delay
 	}
+}
+
+// waitBreaker waits, if the breaker can say when, until it lets attempts
+// through again, within ctx; it reports whether it does.
+func (r *Retrier) waitBreaker(ctx context.Context) bool {
+	w, ok := r.breaker.(BreakerWaiter)
+	if !ok || ctx.Err() != nil {
+		return false
+	}
+	r.stats.breakerWaits.Add(1)
+	return w.Wait(ctx) == nil
+}
+
+// lastFailure returns the error of the last attempt the breaker counted
+// as a failure, or nil.
+func (r *Retrier) lastFailure() error {
+	if e := r.failed.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // attempt runs op once. When a breaker admitted it, an attempt that panics

@@ -45,7 +45,10 @@ type Retrier struct {
 	// poolChecked is when RunInTx last bounded admit's limit by the pool's
 	// size (UnixNano).
 	poolChecked atomic.Int64
-	stats       counters
+	// failed is the error of the last attempt reported to the breaker as
+	// a failure: what an attempt the breaker refuses names as the cause.
+	failed atomic.Pointer[error]
+	stats  counters
 }
 
 // NewRetrier returns a Retrier with the default policy (see Option),

@@ -370,11 +370,13 @@ func TestRealBudgetIsShared(t *testing.T) {
 	})
 }
 
+// TestBreakerOpenFailsFastAndIsNotRetried: with MaxWait negative, an open
+// breaker refuses at once, naming the failure it opened for.
 func TestBreakerOpenFailsFastAndIsNotRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var changes []string
 		br, err := retrysql.NewCircuitBreaker(retrysql.BreakerSettings{
-			Failures: 3, OpenFor: time.Second,
+			Failures: 3, OpenFor: time.Second, MaxWait: -1,
 			OnStateChange: func(from, to retrysql.BreakerState) { changes = append(changes, from.String()+">"+to.String()) },
 		})
 		if err != nil {
@@ -394,11 +396,15 @@ func TestBreakerOpenFailsFastAndIsNotRetried(t *testing.T) {
 		if br.State() != retrysql.BreakerOpen {
 			t.Fatalf("breaker %v", br.State())
 		}
-		// While open: refused before any attempt.
+		// While open: refused before any attempt, with the last failure
+		// named.
 		s2 := &script{}
 		err = retrysql.Do(t.Context(), r, s2.op)
-		if !errors.As(err, &e) || e.Attempts != 0 || e.Err != nil || !errors.Is(err, retrysql.ErrCircuitOpen) || s2.calls.Load() != 0 {
+		if !errors.As(err, &e) || e.Attempts != 0 || e.Err != errLostEarly || !errors.Is(err, retrysql.ErrCircuitOpen) || s2.calls.Load() != 0 {
 			t.Fatalf("open breaker: %v after %d calls", err, s2.calls.Load())
+		}
+		if want := "retrysql: circuit breaker open; operation not attempted; last failure: connection refused"; err.Error() != want {
+			t.Fatalf("message %q, want %q", err, want)
 		}
 		if st := r.Stats(); st.BreakerRejections != 2 || st.GiveUps != 1 || len(h.giveUp) != 1 {
 			t.Fatalf("stats %+v", st)
@@ -414,6 +420,59 @@ func TestBreakerOpenFailsFastAndIsNotRetried(t *testing.T) {
 		want := []string{"closed>open", "open>half-open", "half-open>closed"}
 		if fmt.Sprint(changes) != fmt.Sprint(want) {
 			t.Fatalf("state changes %v, want %v", changes, want)
+		}
+	})
+}
+
+// TestBreakerOpenWaitsForTheProbe: by default an attempt the breaker
+// refuses waits, for the open period to end and for the half-open probe's
+// verdict, and goes on when the server is back; only the probes reach it.
+func TestBreakerOpenWaitsForTheProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		br, err := retrysql.NewCircuitBreaker(retrysql.BreakerSettings{Failures: 3, OpenFor: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := newRetrier(t, nil, retrysql.WithBreaker(br))
+		// Failing for 2.5 s: three failures open the circuit, probes at 1 s
+		// and 2 s fail, the one at 3 s succeeds.
+		start := time.Now()
+		var calls atomic.Int32
+		op := func(context.Context) error {
+			calls.Add(1)
+			if time.Since(start) < 2500*ms {
+				return errLostEarly
+			}
+			return nil
+		}
+		if err := retrysql.Do(t.Context(), r, op); err != nil {
+			t.Fatalf("got %v after %d calls", err, calls.Load())
+		}
+		// Meanwhile, other requests wait rather than fail, and make no
+		// attempt until the probe succeeded.
+		if calls.Load() > 7 || time.Since(start) < 2500*ms || time.Since(start) > 4*time.Second {
+			t.Fatalf("%d calls in %v", calls.Load(), time.Since(start))
+		}
+		if st := r.Stats(); st.BreakerWaits == 0 || st.BreakerRejections != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+		// A request whose deadline ends first fails with the cause named.
+		br2, _ := retrysql.NewCircuitBreaker(retrysql.BreakerSettings{Failures: 1, OpenFor: time.Hour})
+		r2 := newRetrier(t, nil, retrysql.WithBreaker(br2), retrysql.WithMaxAttempts(1))
+		_ = retrysql.Do(t.Context(), r2, (&script{errs: []error{errLostEarly}}).op)
+		ctx, cancel := context.WithTimeout(t.Context(), 500*ms)
+		defer cancel()
+		err = retrysql.Do(ctx, r2, (&script{}).op)
+		if !errors.Is(err, retrysql.ErrCircuitOpen) || !errors.Is(err, errLostEarly) || retrysql.Attempts(err) != 0 {
+			t.Fatalf("deadline while open: %v", err)
+		}
+		// MaxWait bounds a wait whose context has no deadline.
+		br3, _ := retrysql.NewCircuitBreaker(retrysql.BreakerSettings{Failures: 1, OpenFor: time.Hour, MaxWait: 3 * time.Second})
+		r3 := newRetrier(t, nil, retrysql.WithBreaker(br3), retrysql.WithMaxAttempts(1))
+		_ = retrysql.Do(t.Context(), r3, (&script{errs: []error{errLostEarly}}).op)
+		before := time.Now()
+		if err := retrysql.Do(t.Context(), r3, (&script{}).op); !errors.Is(err, retrysql.ErrCircuitOpen) || time.Since(before) != 3*time.Second {
+			t.Fatalf("MaxWait: %v after %v", err, time.Since(before))
 		}
 	})
 }

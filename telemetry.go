@@ -63,8 +63,13 @@ type Stats struct {
 	GiveUps uint64
 	// BudgetDenials counts retries the budget refused.
 	BudgetDenials uint64
-	// BreakerRejections counts attempts the circuit breaker refused.
+	// BreakerRejections counts operations that ended because the circuit
+	// breaker refused an attempt (after waiting for it, as long as it or the
+	// context allowed).
 	BreakerRejections uint64
+	// BreakerWaits counts the waits for a refusing breaker to let attempts
+	// through again (see BreakerWaiter).
+	BreakerWaits uint64
 	// ByClass splits retries, give-ups and denials by the class of the
 	// error that caused them; index it with a classify.Class.
 	ByClass [classify.NumClasses]ClassStats
@@ -87,6 +92,7 @@ type counters struct {
 	attempts          atomic.Uint64
 	_                 [56]byte // attempts is written on every call; keep it alone
 	breakerRejections atomic.Uint64
+	breakerWaits      atomic.Uint64
 	retries           [classify.NumClasses]atomic.Uint64
 	giveUps           [classify.NumClasses]atomic.Uint64
 	denials           [classify.NumClasses]atomic.Uint64
@@ -112,6 +118,7 @@ func (c *counters) snapshot() Stats {
 	s := Stats{
 		Attempts:          c.attempts.Load(),
 		BreakerRejections: c.breakerRejections.Load(),
+		BreakerWaits:      c.breakerWaits.Load(),
 	}
 	for i := range s.ByClass {
 		cs := ClassStats{Retries: c.retries[i].Load(), GiveUps: c.giveUps[i].Load(), BudgetDenials: c.denials[i].Load()}

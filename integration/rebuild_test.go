@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -126,5 +127,38 @@ func TestContextCancelBeginThroughWrapper(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("BEGIN on the dead connection took %v: it waited for a retry", d)
+	}
+}
+
+// TestTerminatedIdleBackendIsNotAmbiguous: pg_terminate_backend of an idle
+// pooled connection leaves its FATAL 57P01 waiting on the socket; the next
+// statement would read it and could not tell whether it ran. retrysql
+// notices the waiting FATAL when database/sql hands the connection out
+// again, before anything is sent: the INSERT runs once, on a new
+// connection, and no error reaches the application.
+func TestTerminatedIdleBackendIsNotAmbiguous(t *testing.T) {
+	ctx := context.Background()
+	admin := dbtest.OpenPostgres(t)
+	dbtest.Exec(t, admin, "DROP TABLE IF EXISTS rs_terminated", "CREATE TABLE rs_terminated (id int)")
+	t.Cleanup(func() { admin.Exec("DROP TABLE IF EXISTS rs_terminated") })
+	db := openRetry(t, retrysql.DriverPgx, dbtest.PostgresDSN(t))
+	db.SetMaxOpenConns(1)
+	for i := range 5 {
+		var pid int
+		if err := db.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		dbtest.Exec(t, admin, "SELECT pg_terminate_backend("+strconv.Itoa(pid)+")")
+		deadline := time.Now().Add(5 * time.Second)
+		for n := 1; n > 0 && time.Now().Before(deadline); {
+			admin.QueryRowContext(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid).Scan(&n)
+		}
+		if _, err := db.ExecContext(ctx, "INSERT INTO rs_terminated VALUES ($1)", i); err != nil {
+			t.Fatalf("insert %d after the backend was terminated: %v", i, err)
+		}
+	}
+	var n int
+	if err := admin.QueryRowContext(ctx, "SELECT count(*) FROM rs_terminated").Scan(&n); err != nil || n != 5 {
+		t.Fatalf("%d rows, %v", n, err)
 	}
 }

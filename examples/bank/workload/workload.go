@@ -205,9 +205,30 @@ func create(ctx context.Context, db *sql.DB, d Dialect, n int, t Tables, comment
 				"COMMENT ON TABLE "+t.Ledger+" IS "+quote(comment))
 		}
 	}
+	// PostgreSQL makes the tables and their comments in one transaction,
+	// so that no table of the demo's is ever left without its mark;
+	// MariaDB's DDL commits by itself, and its comments are part of
+	// CREATE TABLE.
+	var ex interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+	} = db
+	var tx *sql.Tx
+	if d == Postgres {
+		var err error
+		if tx, err = db.BeginTx(ctx, nil); err != nil {
+			return fmt.Errorf("workload: creating the tables: %w", err)
+		}
+		defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+		ex = tx
+	}
 	for _, s := range stmts {
-		if _, err := db.ExecContext(ctx, s); err != nil {
+		if _, err := ex.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("workload: %s: %w", s, err)
+		}
+	}
+	if tx != nil {
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("workload: creating the tables: %w", err)
 		}
 	}
 	vals := make([]string, 0, n)
@@ -256,8 +277,8 @@ func (e *NotOwnedError) Error() string {
 	if e.Comment != "" {
 		why = fmt.Sprintf("its comment is %q", e.Comment)
 	}
-	return fmt.Sprintf("table %s exists and was not created by this demo (%s, not %q): "+
-		"the demo leaves it alone; choose other tables with -prefix, or another database", e.Table, why, Mark)
+	return fmt.Sprintf("table %s exists but was not created by this demo (%s; the demo's tables carry the comment %q), "+
+		"so the demo leaves it alone: choose other names with -prefix, or another database", e.Table, why, Mark)
 }
 
 // Existing reports which tables of t exist (in the schema that unqualified

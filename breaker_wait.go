@@ -1,0 +1,104 @@
+package retrysql
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// BreakerWaiter is implemented by a Breaker that can say when it may let
+// attempts through again. The retry loop calls Wait when Allow refused an
+// attempt: when Wait returns nil, the loop asks Allow again; otherwise it
+// gives up with ErrCircuitOpen. Wait must return when ctx ends, at the
+// latest. CircuitBreaker implements it.
+type BreakerWaiter interface {
+	Wait(ctx context.Context) error
+}
+
+var _ BreakerWaiter = (*CircuitBreaker)(nil)
+
+var errWaitedEnough = errors.New("retrysql: the circuit breaker stayed open for its MaxWait")
+
+// waiting is what CircuitBreaker keeps for the attempts that wait: a
+// channel closed at every change of state (and replaced), and when the
+// circuit opened last.
+type waiting struct {
+	openFor time.Duration
+	probes  uint32
+	maxWait time.Duration // < 0: do not wait
+
+	mu       sync.Mutex
+	change   chan struct{}
+	openedAt time.Time
+}
+
+func (w *waiting) init(s BreakerSettings) {
+	w.openFor, w.probes, w.maxWait = s.OpenFor, uint32(min(s.Probes, int(^uint32(0)))), s.MaxWait
+	w.change = make(chan struct{})
+}
+
+// changed wakes the waiters; gobreaker calls it (through OnStateChange)
+// with its lock held, so it must not call back into gobreaker.
+func (w *waiting) changed(to BreakerState) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if to == BreakerOpen {
+		w.openedAt = time.Now()
+	}
+	close(w.change)
+	w.change = make(chan struct{})
+}
+
+// Wait implements BreakerWaiter: it returns nil once the circuit is closed
+// or half-open with a probe to spare, ctx's error if ctx ends first, and
+// an error if the circuit stays shut for MaxWait.
+func (b *CircuitBreaker) Wait(ctx context.Context) error {
+	if b.cb == nil {
+		return nil
+	}
+	w := &b.wait
+	if w.maxWait < 0 {
+		return ErrCircuitOpen
+	}
+	limit := time.NewTimer(w.maxWait)
+	defer limit.Stop()
+	var reopen *time.Timer
+	defer func() {
+		if reopen != nil {
+			reopen.Stop()
+		}
+	}()
+	for {
+		w.mu.Lock()
+		change, openedAt := w.change, w.openedAt
+		w.mu.Unlock()
+		var wake <-chan time.Time
+		switch state(b.cb.State()) { // State moves an expired open circuit to half-open
+		case BreakerClosed:
+			return nil
+		case BreakerHalfOpen:
+			if b.cb.Counts().Requests < w.probes {
+				return nil
+			}
+		case BreakerOpen:
+			// Sleep until the open period is over (gobreaker lets probes in
+			// strictly after it), then look again.
+			d := max(time.Until(openedAt.Add(w.openFor)), time.Millisecond)
+			if reopen == nil {
+				reopen = time.NewTimer(d)
+			} else {
+				reopen.Reset(d)
+			}
+			wake = reopen.C
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-limit.C:
+			return errWaitedEnough
+		case <-change:
+		case <-wake:
+		}
+	}
+}
