@@ -64,7 +64,7 @@ func (s BreakerState) String() string {
 // Defaults of BreakerSettings.
 const (
 	DefaultBreakerFailures = 5
-	DefaultBreakerOpenFor  = 2 * time.Second
+	DefaultBreakerOpenFor  = 500 * time.Millisecond
 	DefaultBreakerProbes   = 1
 	DefaultBreakerMaxWait  = 30 * time.Second
 )
@@ -76,7 +76,9 @@ type BreakerSettings struct {
 	// circuit (default 5).
 	Failures int
 	// OpenFor is how long the circuit stays open before probes are let
-	// through (default 2s).
+	// through (default 500ms: requests waiting through an outage go on
+	// within half a second of the server's return, and one probe per half
+	// second does not load a failing server).
 	OpenFor time.Duration
 	// Probes is the number of attempts let through while half-open; the
 	// circuit closes when all of them succeed, and opens again at the

@@ -317,29 +317,35 @@ func TestCutDuringInsertIsNotRetried(t *testing.T) {
 
 // TestServerNotListeningYet starts with nothing listening at the address;
 // the server appears after a moment, and connecting waits for it within the
-// context.
+// context (a 30 s deadline), also when it is late enough for the breaker
+// to open.
 func TestServerNotListeningYet(t *testing.T) {
 	cases := []struct {
 		name, driver string
 		via          func(*testing.T, string) string
 		addr         func(*testing.T) string
+		late         time.Duration
 	}{
-		{"postgres", retrysql.DriverPgx, pgVia, pgAddr},
-		{"mariadb", retrysql.DriverMySQL, mysqlVia, mysqlAddr},
+		{"postgres", retrysql.DriverPgx, pgVia, pgAddr, 400 * time.Millisecond},
+		{"mariadb", retrysql.DriverMySQL, mysqlVia, mysqlAddr, 400 * time.Millisecond},
+		// Late enough that the breaker opens (5 failed connects): the
+		// Ping waits for its probes instead of failing.
+		{"postgres 4s late", retrysql.DriverPgx, pgVia, pgAddr, 4 * time.Second},
+		{"mariadb 4s late", retrysql.DriverMySQL, mysqlVia, mysqlAddr, 4 * time.Second},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			proxy := dbtest.NewProxy(t, tc.addr(t))
 			db := openRetry(t, tc.driver, tc.via(t, proxy.Addr()))
-			time.AfterFunc(400*time.Millisecond, func() { proxy.Start() })
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			time.AfterFunc(tc.late, func() { proxy.Start() })
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			start := time.Now()
 			if err := db.PingContext(ctx); err != nil {
 				t.Fatal(err)
 			}
 			st := retrierStats(t, db)
-			t.Logf("connected after %v, %d connect retries", time.Since(start), st.Retries)
+			t.Logf("connected after %v, %d connect retries, %d breaker waits", time.Since(start), st.Retries, st.BreakerWaits)
 			if st.Retries == 0 {
 				t.Fatal("connected without retrying: the server was there from the start")
 			}
