@@ -66,8 +66,14 @@ func (d *wrapDriver) OpenConnector(name string) (driver.Connector, error) {
 }
 
 // baseConnector returns the connector of drv for dsn: its own, or
-// database/sql's fallback for a driver without DriverContext.
+// database/sql's fallback for a driver without DriverContext; for
+// go-sql-driver/mysql with a list of hosts, retrysql's (mysqlhosts.go).
 func baseConnector(drv driver.Driver, dsn string) (driver.Connector, error) {
+	if _, ok := drv.(*mysql.MySQLDriver); ok {
+		if h, err := mysqlHosts(drv, dsn); h != nil || err != nil {
+			return h, err
+		}
+	}
 	if dc, ok := drv.(driver.DriverContext); ok {
 		return dc.OpenConnector(dsn)
 	}
