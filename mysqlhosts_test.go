@@ -90,8 +90,8 @@ func TestMySQLHostListAllFail(t *testing.T) {
 
 func TestMySQLHostListBadDSN(t *testing.T) {
 	for dsn, want := range map[string]string{
-		"u@tcp(h1:3306,,h2:3306)/db":                     "empty host",
-		"u@tcp(h1:3306,h2:3306)/db?targetSessionAttrs=x": "want any or read-write",
+		"u@tcp(h1:3306,,h2:3306)/db":                      "empty host",
+		"u@tcp(h1:3306,h2:3306)/db?targetSessionAttrs=x":  "want any or read-write",
 		"u@unix(/tmp/s)/db?targetSessionAttrs=read-write": "needs a TCP address",
 	} {
 		_, err := retrysql.Open("mysql", dsn)
