@@ -54,7 +54,6 @@ func TestEverythingAUserCanGetWrong(t *testing.T) {
 		{"WithRetrier on a Retrier", func() error { return second(retrysql.NewRetrier(retrysql.WithRetrier(r))) }, "cannot be given to a Retrier"},
 		{"a budget for one Do call", func() error { return retrysql.Do(ctx, r, op, retrysql.WithBudget(nil)) }, "cannot be given to one Do call"},
 		{"a breaker for one Do call", func() error { return retrysql.Do(ctx, r, op, retrysql.WithBreaker(nil)) }, "cannot be given to one Do call"},
-		{"a hook for one Do call", func() error { return retrysql.Do(ctx, r, op, retrysql.WithOnRetry(nil)) }, "cannot be given to one Do call"},
 		{"admission for one Do call", func() error { return retrysql.Do(ctx, r, op, retrysql.WithAdmission(nil)) }, "cannot be given to one Do call"},
 		{"a query policy for one Do call", func() error {
 			return retrysql.Do(ctx, r, op, retrysql.WithIdempotentQueries(retrysql.ReadOnlyQuery))

@@ -164,7 +164,7 @@ func NewCircuitBreaker(s BreakerSettings) (*CircuitBreaker, error) {
 	b.wait.init(s)
 	f := s.OnStateChange
 	gs.OnStateChange = func(_ string, from, to gobreaker.State) {
-		b.wait.changed(state(to))
+		b.wait.changed(state(from), state(to))
 		if f != nil {
 			f(state(from), state(to))
 		}

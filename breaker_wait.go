@@ -28,9 +28,18 @@ type waiting struct {
 	probes  uint32
 	maxWait time.Duration // < 0: do not wait
 
-	mu       sync.Mutex
-	change   chan struct{}
-	openedAt time.Time
+	mu        sync.Mutex
+	change    chan struct{}
+	openedAt  time.Time
+	listeners []func(from, to BreakerState)
+}
+
+// listen adds f to the functions called at every change of state (with
+// gobreaker's lock held: f must not call the breaker).
+func (w *waiting) listen(f func(from, to BreakerState)) {
+	w.mu.Lock()
+	w.listeners = append(w.listeners, f)
+	w.mu.Unlock()
 }
 
 func (w *waiting) init(s BreakerSettings) {
@@ -40,14 +49,18 @@ func (w *waiting) init(s BreakerSettings) {
 
 // changed wakes the waiters; gobreaker calls it (through OnStateChange)
 // with its lock held, so it must not call back into gobreaker.
-func (w *waiting) changed(to BreakerState) {
+func (w *waiting) changed(from, to BreakerState) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	if to == BreakerOpen {
 		w.openedAt = time.Now()
 	}
 	close(w.change)
 	w.change = make(chan struct{})
+	listeners := w.listeners
+	w.mu.Unlock()
+	for _, f := range listeners {
+		f(from, to)
+	}
 }
 
 // Wait implements BreakerWaiter: it returns nil once the circuit is closed

@@ -95,8 +95,10 @@
 //	WithBudget             yes     yes
 //	WithBudgetClasses      yes     yes
 //	WithBreaker            yes     yes
-//	WithOnRetry            yes     yes
-//	WithOnGiveUp           yes     yes
+//	WithOnRetry            yes     yes      yes  yes
+//	WithOnGiveUp           yes     yes      yes  yes
+//	WithOnComplete         yes     yes      yes  yes
+//	WithLogger             yes     yes      yes  yes
 //	WithAdmission          yes     yes           yes
 //	WithRetrier            yes                   yes
 //	WithIdempotentQueries  yes

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"io"
+	"log/slog"
 	"testing"
 
 	"github.com/retrysql/retrysql"
@@ -137,6 +138,36 @@ func BenchmarkRunInTx(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := retrysql.RunInTx(ctx, db, nil, fn); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkStatementObserved is an Exec's first attempt with nothing, a
+// logger, and a completion hook installed: what observing costs when
+// nothing is retried.
+func BenchmarkStatementObserved(b *testing.B) {
+	for _, o := range []struct {
+		name string
+		opts []retrysql.Option
+	}{
+		{"observe=none", nil},
+		{"observe=logger", []retrysql.Option{retrysql.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}},
+		{"observe=complete", []retrysql.Option{retrysql.WithOnComplete(func(retrysql.Completion) {})}},
+	} {
+		c, err := retrysql.NewConnector(benchConnector{}, o.opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		db := sql.OpenDB(c)
+		defer db.Close()
+		ctx := context.Background()
+		b.Run(o.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := db.ExecContext(ctx, "UPDATE t SET x = 1"); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -161,6 +161,23 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("retrysql: %s after %d attempts: %v", reason, e.Attempts, e.Err)
 }
 
+var reasonTypes = [...]string{"permanent", "attempts", "max_elapsed", "deadline", "canceled", "budget", "circuit_open", "ambiguous"}
+
+// ErrorType returns a short name of the failure from a bounded set, for
+// metrics and traces (OpenTelemetry's semconv.ErrorType reads it): the
+// vendor code of the last error when it has one ("40001", "1213"),
+// otherwise why retrying stopped ("attempts", "max_elapsed", "deadline",
+// "canceled", "budget", "circuit_open", "ambiguous", "permanent").
+func (e *Error) ErrorType() string {
+	if e.Result.Code != "" {
+		return e.Result.Code
+	}
+	if int(e.Reason) < len(reasonTypes) {
+		return reasonTypes[e.Reason]
+	}
+	return "retrysql"
+}
+
 // Unwrap returns the last error and the cause of stopping, if any.
 func (e *Error) Unwrap() []error { return e.errs[:e.n] }
 

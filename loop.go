@@ -52,13 +52,18 @@ func stopWith(reason Reason, cause error) decision {
 	return decision{act: stop, reason: reason, cause: cause}
 }
 
-// loopState is what the loop knows of an operation between attempts.
+// loopState is what the loop knows of an operation between attempts, and
+// how it ended.
 type loopState struct {
 	attempt int           // attempts made
 	prev    time.Duration // the last delay waited
+	slept   time.Duration // all the delays waited
 	start   time.Time     // when the first attempt began, if measured
 	lastErr error
 	lastRes classify.Result
+	ended   bool // the operation ended (not a driver.ErrSkip detour)
+	end     End
+	reason  Reason
 }
 
 // run is the retry loop: it makes attempts of op until one succeeds or the
@@ -66,16 +71,31 @@ type loopState struct {
 // budget or the breaker says stop. One logical operation is one run: the
 // attempts of a retrysql handle inside op (RunInTx's BEGIN and
 // statements, a connect) are single attempts that report to it (see
-// opCtx).
+// opCtx). It reports the operation to the OnComplete hook when one is set.
 //
 // A first attempt that succeeds costs a breaker check, an attempt count
 // and a budget deposit: no clock reading, no allocation.
 func run[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(context.Context) (T, error)) (T, error) {
+	var st loopState
+	if !p.obs.timed() {
+		return loop(ctx, r, p, s, op, &st)
+	}
+	start := time.Now()
+	v, err := loop(ctx, r, p, s, op, &st)
+	if st.ended {
+		p.obs.completed(Completion{Ctx: ctx, Place: s.place(), Attempts: st.attempt, Backoff: st.slept,
+			Elapsed: time.Since(start), End: st.end, Reason: st.reason, Result: st.lastRes, Err: err})
+	}
+	return v, err
+}
+
+// loop is run's loop; st says how the operation ended.
+func loop[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(context.Context) (T, error), st *loopState) (T, error) {
 	var zero T
 	if err := ctx.Err(); err != nil {
+		st.ended, st.end, st.reason = true, EndGaveUp, ReasonCanceled
 		return zero, err
 	}
-	var st loopState
 	if p.maxElapsed > 0 {
 		st.start = time.Now()
 	}
@@ -95,7 +115,7 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(cont
 						res = p.classify(last)
 					}
 				}
-				return zero, r.giveUp(s, st.attempt, last, res, ReasonCircuitOpen, ErrCircuitOpen)
+				return zero, r.giveUp(ctx, p, s, st, last, res, ReasonCircuitOpen, ErrCircuitOpen)
 			}
 			done = d
 		}
@@ -116,10 +136,12 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(cont
 		if st.attempt == 1 && r.budget != nil && s.funds() {
 			r.budget.Request()
 		}
+		st.ended = true
 		if err == nil {
 			if done != nil {
 				done(OutcomeSuccess)
 			}
+			st.end = EndSuccess
 			return v, nil
 		}
 		res := p.classify(err)
@@ -132,24 +154,27 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(cont
 			done(o)
 		}
 		st.lastErr, st.lastRes = err, res
-		if retriedElsewhere(err) {
+		if inner, ok := retriedElsewhere(err); ok {
 			// Another loop already gave up on it (an inner Do or RunInTx):
 			// retrying it here would multiply its attempts.
+			st.end, st.reason = EndGaveUp, inner.Reason
 			return zero, err
 		}
 
 		d := s.decide(ctx, p, err, res)
 		switch {
 		case d.act == handOff:
+			st.end = EndHandedOff
 			return zero, badConn(err)
 		case d.act == stop && d.reason == ReasonPermanent:
+			st.end = EndPermanent
 			return zero, permanent(st.attempt, err, res, s.place())
 		case d.act == stop:
-			return zero, r.giveUp(s, st.attempt, err, res, d.reason, d.cause)
+			return zero, r.giveUp(ctx, p, s, st, err, res, d.reason, d.cause)
 		case ctx.Err() != nil:
-			return zero, r.giveUp(s, st.attempt, err, res, ReasonCanceled, ctx.Err())
+			return zero, r.giveUp(ctx, p, s, st, err, res, ReasonCanceled, ctx.Err())
 		case st.attempt >= p.attempts(res.Class):
-			return zero, r.giveUp(s, st.attempt, err, res, ReasonAttempts, nil)
+			return zero, r.giveUp(ctx, p, s, st, err, res, ReasonAttempts, nil)
 		}
 		paced := s.paced(res)
 		var delay time.Duration
@@ -159,22 +184,21 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(cont
 		now := time.Now()
 		wake := now.Add(delay)
 		if dl, ok := ctx.Deadline(); ok && !wake.Before(dl) {
-			return zero, r.giveUp(s, st.attempt, err, res, ReasonDeadline, nil)
+			return zero, r.giveUp(ctx, p, s, st, err, res, ReasonDeadline, nil)
 		}
 		if p.maxElapsed > 0 && wake.Sub(st.start) > p.maxElapsed {
-			return zero, r.giveUp(s, st.attempt, err, res, ReasonElapsed, nil)
+			return zero, r.giveUp(ctx, p, s, st, err, res, ReasonElapsed, nil)
 		}
 		if r.budget != nil && !paced && p.budgeted(res.Class) && !r.budget.Retry(now) {
 			r.stats.denials[res.Class%classify.NumClasses].Add(1)
-			return zero, r.giveUp(s, st.attempt, err, res, ReasonBudget, ErrBudgetExhausted)
+			return zero, r.giveUp(ctx, p, s, st, err, res, ReasonBudget, ErrBudgetExhausted)
 		}
-		if r.onRetry != nil {
-			r.onRetry(Event{Place: s.place(), Attempt: st.attempt, Delay: delay, Result: res, Err: err})
-		}
+		p.obs.retried(Event{Ctx: ctx, Place: s.place(), Attempt: st.attempt, Delay: delay, Result: res, Err: err})
 		if err := sleep(ctx, delay); err != nil {
-			return zero, r.giveUp(s, st.attempt, st.lastErr, st.lastRes, ReasonCanceled, err)
+			return zero, r.giveUp(ctx, p, s, st, st.lastErr, st.lastRes, ReasonCanceled, err)
 		}
 		st.prev = delay
+		st.slept += delay
 	}
 }
 
@@ -250,15 +274,26 @@ func permanent(attempts int, err error, res classify.Result, place Place) error 
 }
 
 // giveUp counts, reports and builds the error for a retryable failure that
-// will not be retried. A breaker that refuses the first attempt leaves no
-// failure to give up on: it is counted as a rejection only. When retries
-// were off (the attempt limit is 1) the error is returned as it is.
-func (r *Retrier) giveUp(s site, attempts int, last error, res classify.Result, reason Reason, cause error) error {
+// will not be retried, and notes in st how the operation ended. A breaker
+// that refuses the first attempt leaves no failure to give up on: it is
+// counted as a rejection only. When retries were off (the attempt limit
+// is 1) the error is returned as it is.
+func (r *Retrier) giveUp(ctx context.Context, p *policy, s site, st *loopState, last error, res classify.Result, reason Reason, cause error) error {
+	st.ended, st.end, st.reason = true, EndGaveUp, reason
+	if reason == ReasonAmbiguous {
+		st.end = EndAmbiguous
+	}
+	attempts := st.attempt
 	if attempts > 0 {
 		r.stats.giveUps[res.Class%classify.NumClasses].Add(1)
-		if r.onGiveUp != nil {
-			r.onGiveUp(Event{Place: s.place(), Attempt: attempts, Result: res, Err: last, Reason: reason})
+		var quiet bool
+		var suppressed int64
+		if reason == ReasonBudget && p.obs.log != nil {
+			if quiet = r.budgetLogQuiet(time.Now()); !quiet {
+				suppressed = r.budgetQuiet.Swap(0)
+			}
 		}
+		p.obs.gaveUp(Event{Ctx: ctx, Place: s.place(), Attempt: attempts, Result: res, Err: last, Reason: reason}, quiet, suppressed)
 	}
 	if s.place() != PlaceOperation {
 		// database/sql would retry an error matching ErrBadConn on its own,

@@ -175,9 +175,10 @@ func badConn(err error) error {
 	return &handedOff{err: err}
 }
 
-// retriedElsewhere reports whether err is one a retry loop already gave up
-// on: another loop must not retry it again (attempts would multiply).
-func retriedElsewhere(err error) bool {
+// retriedElsewhere returns the *Error of a retry loop that already gave up
+// on err: another loop must not retry it again (attempts would multiply).
+func retriedElsewhere(err error) (*Error, bool) {
 	var e *Error
-	return errors.As(err, &e)
+	ok := errors.As(err, &e)
+	return e, ok
 }

@@ -84,8 +84,6 @@ type config struct {
 	policy
 	budget   Budget
 	breaker  Breaker
-	onRetry  func(Event)
-	onGiveUp func(Event)
 	admit    *admission.Controller
 	admitSet bool // WithAdmission was given
 
@@ -124,7 +122,10 @@ func newConfig(sc scope) config {
 
 // build makes a Retrier of the configuration.
 func (c *config) build() *Retrier {
-	return &Retrier{policy: c.policy, budget: c.budget, breaker: c.breaker, onRetry: c.onRetry, onGiveUp: c.onGiveUp, admit: c.admit}
+	if b, ok := c.breaker.(*CircuitBreaker); ok && c.obs.log != nil {
+		logBreaker(b, c.obs.log)
+	}
+	return &Retrier{policy: c.policy, budget: c.budget, breaker: c.breaker, admit: c.admit}
 }
 
 // callPolicy returns r's policy, or a copy changed by the options of one

@@ -25,8 +25,10 @@ var (
 	kindBudget            = optionKind{"WithBudget", shared, true}
 	kindBudgetClasses     = optionKind{"WithBudgetClasses", shared, true}
 	kindBreaker           = optionKind{"WithBreaker", shared, true}
-	kindOnRetry           = optionKind{"WithOnRetry", shared, true}
-	kindOnGiveUp          = optionKind{"WithOnGiveUp", shared, true}
+	kindOnRetry           = optionKind{"WithOnRetry", everywhere, true}
+	kindOnGiveUp          = optionKind{"WithOnGiveUp", everywhere, true}
+	kindOnComplete        = optionKind{"WithOnComplete", everywhere, true}
+	kindLogger            = optionKind{"WithLogger", everywhere, true}
 	kindAdmission         = optionKind{"WithAdmission", shared | scopeTx, true}
 	kindRetrier           = optionKind{"WithRetrier", scopeHandle | scopeTx, false}
 	kindIdempotentQueries = optionKind{"WithIdempotentQueries", scopeHandle, false}
@@ -34,7 +36,8 @@ var (
 	optionKinds = []*optionKind{
 		&kindClassifier, &kindStrategy, &kindCodeStrategy, &kindConnectStrategy, &kindMaxAttempts,
 		&kindClassAttempts, &kindMaxElapsed, &kindIdempotent, &kindBudget, &kindBudgetClasses,
-		&kindBreaker, &kindOnRetry, &kindOnGiveUp, &kindAdmission, &kindRetrier, &kindIdempotentQueries,
+		&kindBreaker, &kindOnRetry, &kindOnGiveUp, &kindOnComplete, &kindLogger, &kindAdmission,
+		&kindRetrier, &kindIdempotentQueries,
 	}
 )
 
@@ -218,27 +221,6 @@ func WithBudgetClasses(classes ...classify.Class) Option {
 func WithBreaker(b Breaker) Option {
 	return kindBreaker.with(func(cfg *config) error {
 		cfg.breaker = b
-		return nil
-	})
-}
-
-// WithOnRetry sets a function called before every retry, with the failed
-// attempt and the delay about to be waited. It runs on the retrying
-// goroutine, from many goroutines at once: it must be safe for concurrent
-// use and quick.
-func WithOnRetry(f func(Event)) Option {
-	return kindOnRetry.with(func(cfg *config) error {
-		cfg.onRetry = f
-		return nil
-	})
-}
-
-// WithOnGiveUp sets a function called when retrying stops with a retryable
-// error (see Stats.GiveUps), with the last attempt and the reason. Same
-// rules as WithOnRetry.
-func WithOnGiveUp(f func(Event)) Option {
-	return kindOnGiveUp.with(func(cfg *config) error {
-		cfg.onGiveUp = f
 		return nil
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"flag"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -32,6 +33,8 @@ var sampleOption = map[string]func() Option{
 	"WithBreaker":           func() Option { return WithBreaker(nil) },
 	"WithOnRetry":           func() Option { return WithOnRetry(func(Event) {}) },
 	"WithOnGiveUp":          func() Option { return WithOnGiveUp(func(Event) {}) },
+	"WithOnComplete":        func() Option { return WithOnComplete(func(Completion) {}) },
+	"WithLogger":            func() Option { return WithLogger(slog.New(slog.DiscardHandler)) },
 	"WithAdmission":         func() Option { return WithAdmission(&admission.Controller{}) },
 	"WithRetrier":           func() Option { return WithRetrier(&Retrier{}) },
 	"WithIdempotentQueries": func() Option { return WithIdempotentQueries(ReadOnlyQuery) },

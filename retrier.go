@@ -36,19 +36,20 @@ import (
 // A Retrier is safe for concurrent use; its budget and breaker are shared by
 // every goroutine that uses it.
 type Retrier struct {
-	policy   policy
-	budget   Budget
-	breaker  Breaker
-	onRetry  func(Event)
-	onGiveUp func(Event)
-	admit    *admission.Controller
+	policy  policy
+	budget  Budget
+	breaker Breaker
+	admit   *admission.Controller
 	// poolChecked is when RunInTx last bounded admit's limit by the pool's
 	// size (UnixNano).
 	poolChecked atomic.Int64
 	// failed is the error of the last attempt reported to the breaker as
 	// a failure: what an attempt the breaker refuses names as the cause.
 	failed atomic.Pointer[error]
-	stats  counters
+	// budgetLogged is when a give-up for an empty budget was last logged
+	// (UnixNano); budgetQuiet counts those left out since.
+	budgetLogged, budgetQuiet atomic.Int64
+	stats                     counters
 }
 
 // NewRetrier returns a Retrier with the default policy (see Option),
@@ -65,6 +66,9 @@ func NewRetrier(opts ...Option) (*Retrier, error) {
 // Stats returns a snapshot of the Retrier's counters.
 func (r *Retrier) Stats() Stats {
 	s := r.stats.snapshot()
+	if b, ok := r.breaker.(interface{ State() BreakerState }); ok {
+		s.Breaker = b.State()
+	}
 	if r.admit != nil {
 		snap := r.admit.Snapshot()
 		s.Admission = &snap

@@ -1,6 +1,7 @@
 package retrysql
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"sync"
@@ -37,6 +38,8 @@ func (p Place) String() string {
 
 // Event describes a failed attempt to the OnRetry and OnGiveUp hooks.
 type Event struct {
+	// Ctx is the operation's context, for correlation with traces.
+	Ctx   context.Context
 	Place Place
 	// Attempt is the number of the attempt that failed, 1 for the first.
 	Attempt int
@@ -79,6 +82,9 @@ type Stats struct {
 	// Admission is the state of RunInTx's admission control (limit,
 	// queue, waits, escalations), nil without WithAdmission.
 	Admission *admission.Snapshot
+	// Breaker is the state of the circuit breaker: closed when there is
+	// none, or when it cannot tell (it has no State() BreakerState method).
+	Breaker BreakerState
 }
 
 // ClassStats are the counters of one error class.
