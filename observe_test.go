@@ -23,7 +23,11 @@ type completions struct {
 	got []retrysql.Completion
 }
 
-func (c *completions) record(x retrysql.Completion) { c.mu.Lock(); c.got = append(c.got, x); c.mu.Unlock() }
+func (c *completions) record(x retrysql.Completion) {
+	c.mu.Lock()
+	c.got = append(c.got, x)
+	c.mu.Unlock()
+}
 
 func (c *completions) last(t *testing.T) retrysql.Completion {
 	t.Helper()
