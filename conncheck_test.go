@@ -65,3 +65,30 @@ func BenchmarkIdleCheck(b *testing.B) {
 		}
 	}
 }
+
+// TestPeekerDoesNotWaitForAReader: a goroutine blocked reading the socket
+// (pgx's background reader) holds its read lock; the peek must not wait
+// for it.
+func TestPeekerDoesNotWaitForAReader(t *testing.T) {
+	c, s := loopback(t)
+	p := newPeeker(c)
+	reading := make(chan struct{})
+	go func() {
+		close(reading)
+		buf := make([]byte, 1)
+		c.Read(buf) // blocks until the server writes
+	}()
+	<-reading
+	time.Sleep(20 * time.Millisecond) // let it block in Read
+	done := make(chan struct{})
+	go func() {
+		p.peek()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the peek waited for the blocked reader")
+	}
+	s.Write([]byte("x")) // let the reader go
+}

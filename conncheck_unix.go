@@ -14,7 +14,7 @@ import (
 // look.
 type peeker struct {
 	raw             syscall.RawConn
-	look            func(fd uintptr) bool // p.recv, bound once
+	look            func(fd uintptr) // p.recv, bound once
 	buf             [1]byte
 	closed, pending bool
 }
@@ -36,7 +36,7 @@ func newPeeker(c net.Conn) *peeker {
 	return p
 }
 
-func (p *peeker) recv(fd uintptr) bool {
+func (p *peeker) recv(fd uintptr) {
 	n, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 	switch {
 	case err == nil && n == 0:
@@ -47,7 +47,6 @@ func (p *peeker) recv(fd uintptr) bool {
 	default:
 		p.closed = true // reset, or another error: unusable
 	}
-	return true
 }
 
 // peek reports whether the peer hung up (closed) or has bytes waiting
@@ -57,7 +56,10 @@ func (p *peeker) peek() (closed, pending bool) {
 		return false, false
 	}
 	p.closed, p.pending = false, false
-	if err := p.raw.Read(p.look); err != nil {
+	// Control, not Read: Read would wait for the socket's read lock, which
+	// a reader blocked on the socket (pgx's background reader) may hold
+	// until data comes; a recv that does not wait needs no lock.
+	if err := p.raw.Control(p.look); err != nil {
 		return false, false
 	}
 	return p.closed, p.pending
