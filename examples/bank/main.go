@@ -316,18 +316,22 @@ func runMode(ctx context.Context, out io.Writer, t target, m mode, cfg workload.
 	if !m.retrysql {
 		inner = once
 	}
+	runCtx := ctx
 	cfg.Runner = func(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(context.Context, *sql.Tx) error) error {
 		var runs int64
 		err := inner(ctx, db, opts, func(ctx context.Context, tx *sql.Tx) error {
 			runs++
 			return fn(ctx, tx)
 		})
-		if err != nil {
+		switch {
+		case err != nil && runCtx.Err() != nil:
+			// Interrupted (^C): not an error of the workload's.
+		case err != nil:
 			errCount.Add(1)
 			mu.Lock()
 			errorsAt = append(errorsAt, time.Since(t0))
 			mu.Unlock()
-		} else {
+		default:
 			if runs > 1 {
 				retried.Add(1)
 			}
@@ -480,7 +484,11 @@ func table(out io.Writer, outs []outcome) {
 		if o.mode.retrysql {
 			retries = count(int64(o.stats.Retries))
 		}
-		fmt.Fprintf(out, row, o.mode.title, count(int64(o.res.PerSecond()+0.5)), count(o.errors), retries,
+		title := o.mode.title
+		if o.canceled {
+			title += " (cut)"
+		}
+		fmt.Fprintf(out, row, title, count(int64(o.res.PerSecond()+0.5)), count(o.errors), retries,
 			chart.Short(o.res.Percentile(50)), chart.Short(o.res.Percentile(99)), chart.Short(o.res.Percentile(100)), runs, verdict(o.check))
 	}
 }
