@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/retrysql/retrysql"
@@ -101,5 +102,26 @@ func TestReadOnlyOnSessionInUse(t *testing.T) {
 	}
 	if _, err := conn.ExecContext(t.Context(), "INSERT"); err != readOnlyNode || d.count("exec", "INSERT") != 1 {
 		t.Fatalf("got %v after %d attempts", err, d.count("exec", "INSERT"))
+	}
+}
+
+// TestFailedRollbackDropsTheConnection: a ROLLBACK that fails (a Galera
+// node without quorum answers 1047) leaves the transaction's state
+// unknown; the connection must not go back to the pool, where the next
+// BEGIN would run inside what is left of the transaction.
+func TestFailedRollbackDropsTheConnection(t *testing.T) {
+	notReady := &mysql.MySQLError{Number: 1047, Message: "WSREP has not yet prepared node for application use"}
+	d := newFake(failN("rollback", "", 1, notReady))
+	db := openFake(t, d)
+	tx, err := db.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.ExecContext(t.Context(), "UPDATE debit")
+	if err := tx.Rollback(); err == nil || !errors.Is(err, notReady) {
+		t.Fatalf("Rollback: %v", err)
+	}
+	if n := db.Stats().OpenConnections; n != 0 {
+		t.Fatalf("%d connections open: the one whose ROLLBACK failed was kept", n)
 	}
 }

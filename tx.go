@@ -3,6 +3,7 @@ package retrysql
 import (
 	"database/sql/driver"
 	"errors"
+	"fmt"
 
 	"github.com/retrysql/retrysql/classify"
 )
@@ -25,14 +26,21 @@ func (t *tx) Commit() error {
 	return t.failed(t.inner.Commit(), "", false)
 }
 
-// Rollback implements driver.Tx. On a lost connection it answers
-// driver.ErrBadConn, so that database/sql drops the connection even if the
-// driver's connection cannot say it is invalid.
+// Rollback implements driver.Tx. A ROLLBACK that fails leaves the
+// transaction's state unknown: the connection is dropped (it answers
+// driver.ErrBadConn, so that database/sql drops it even if the driver's
+// connection cannot say it is invalid). Otherwise the next BEGIN on it
+// could run inside a transaction still open on the server (a Galera node
+// without quorum refuses ROLLBACK with 1047) and commit what was left of
+// this one.
 func (t *tx) Rollback() error {
 	t.end("rolled back")
 	err := t.inner.Rollback()
-	if err != nil && t.c.dead && !errors.Is(err, driver.ErrBadConn) {
-		return driver.ErrBadConn
+	if err != nil {
+		t.c.dead = true
+		if !errors.Is(err, driver.ErrBadConn) {
+			return fmt.Errorf("%w (ROLLBACK failed: %w)", driver.ErrBadConn, err)
+		}
 	}
 	return err
 }
