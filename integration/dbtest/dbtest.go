@@ -6,6 +6,14 @@
 //
 // A database that cannot be reached skips the test, unless CI is set: then
 // it fails it.
+//
+// Tests that restart or reconfigure a server start their own: a lone
+// instance (StartPostgres, StartMariaDB) or a cluster of them, each node
+// on free ports with its own directories, stopped by its PID at cleanup:
+// PostgreSQL streaming replication (StartPGCluster), MariaDB GTID
+// replication (StartMariaDBReplication), MariaDB Galera (StartGalera) and
+// Patroni with etcd (StartPatroni). The slow ones run only under CI or
+// with RETRYSQL_CLUSTERS=1 (SlowClusters).
 package dbtest
 
 import (

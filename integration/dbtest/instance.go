@@ -51,6 +51,7 @@ type Instance struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd     // the running mariadbd (MariaDB only)
+	pgid   int           // the process group of the last mariadbd started (its own)
 	exited chan struct{} // closed when cmd has exited
 }
 

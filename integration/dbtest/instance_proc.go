@@ -187,7 +187,7 @@ func (i *Instance) startMariaDB(ctx context.Context) error {
 		_ = cmd.Wait()
 		close(exited)
 	}()
-	i.cmd, i.exited = cmd, exited
+	i.cmd, i.exited, i.pgid = cmd, exited, cmd.Process.Pid
 	ready := make(chan error, 1)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -283,6 +283,9 @@ func (i *Instance) cleanup(t testing.TB) {
 			t.Errorf("mariadbd (PID %d) did not exit", i.cmd.Process.Pid)
 		}
 		i.cmd = nil
+	}
+	if i.pgid != 0 {
+		killLeftovers(i.pgid, i.dir)
 	}
 	if err := os.RemoveAll(i.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Logf("removing %s: %v", i.dir, err)

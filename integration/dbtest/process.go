@@ -119,11 +119,28 @@ func removeStaleLocks(pid int, files ...string) {
 
 // childrenOf returns the PIDs of the processes whose parent is pid.
 func childrenOf(pid int) []int {
+	return processes(func(ppid, _ int) bool { return ppid == pid })
+}
+
+// killLeftovers kills what is left of the process group pgid, a server's
+// own, whose command line names dir: such as an SST's rsync daemon that
+// outlived its mariadbd.
+func killLeftovers(pgid int, dir string) {
+	for _, p := range processes(func(_, pgrp int) bool { return pgrp == pgid }) {
+		if alive(p, dir) {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+	}
+}
+
+// processes returns the PIDs of the processes whose parent and process
+// group match.
+func processes(match func(ppid, pgrp int) bool) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
-	var kids []int
+	var pids []int
 	for _, e := range entries {
 		p, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -133,17 +150,22 @@ func childrenOf(pid int) []int {
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid ...
+		// pid (comm) state ppid pgrp ...
 		j := bytes.LastIndexByte(stat, ')')
 		if j < 0 {
 			continue
 		}
 		f := strings.Fields(string(stat[j+1:]))
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			kids = append(kids, p)
+		if len(f) < 3 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		pgrp, _ := strconv.Atoi(f[2])
+		if match(ppid, pgrp) {
+			pids = append(pids, p)
 		}
 	}
-	return kids
+	return pids
 }
 
 // waitGone waits until pid no longer runs with marker in its command

@@ -1,0 +1,235 @@
+// Package failover runs writers through a fault of a replicated database
+// (a primary stopped and a standby promoted, a leader crashed, a Galera
+// node killed) and reports what the clients saw and what the data says:
+// requests that failed, acknowledged writes that are missing (lost),
+// writes applied twice (doubled), outcomes reported unknown and whether
+// they committed, failures that committed anyway, and the write outage.
+//
+// The writers are the same whatever is measured: the handle comes from
+// Scenario.Open (a raw driver or retrysql's) and transactions run through
+// Scenario.RunInTx (RawTx, or retrysql.RunInTx behind a TxRunner), so one
+// scenario measures both:
+//
+//	s.Open = func(dsn string) (*sql.DB, error) { return sql.Open("retry+pgx", dsn) }
+//	s.RunInTx = func(ctx context.Context, db *sql.DB, fn func(context.Context, *sql.Tx) error) error {
+//		return retrysql.RunInTx(ctx, db, nil, fn)
+//	}
+//	s.Ambiguous = func(err error) bool { return errors.Is(err, retrysql.ErrAmbiguousCommit) || errors.Is(err, retrysql.ErrAmbiguous) }
+//
+// The structure is fixed: Workers workers, each making a request every
+// Pace, alternately a transfer between two accounts (two UPDATEs and a
+// ledger row, in one transaction) and an autocommit INSERT of an event;
+// every request has an id of its own, and neither the ledger nor the
+// events have a unique constraint on it, so a request applied twice shows
+// as two rows. The fault starts after Before; the run ends Settle after
+// the first write that succeeded after the fault returned, or Wait after
+// the fault returned if none did. Each request has its own Deadline.
+package failover
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A TxRunner runs fn in a transaction on db and commits it.
+type TxRunner func(ctx context.Context, db *sql.DB, fn func(ctx context.Context, tx *sql.Tx) error) error
+
+// RawTx is a plain transaction: BEGIN, fn, COMMIT, and ROLLBACK when fn
+// fails. It retries nothing: what an application gets from the driver.
+func RawTx(ctx context.Context, db *sql.DB, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(ctx, tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// A Scenario is a fault and the writers that go through it.
+type Scenario struct {
+	Name    string
+	Dialect Dialect
+	// DSN is what the writers open with Open.
+	DSN  string
+	Open func(dsn string) (*sql.DB, error)
+	// RunInTx runs the transfers (RawTx if nil).
+	RunInTx TxRunner
+	// Fault is the fault; it returns once it is in place (a node killed,
+	// a standby promoted). Its context ends after FaultTimeout.
+	Fault func(ctx context.Context) error
+	// Primary returns a handle on the node that takes writes now, for
+	// the schema before the run and the verification after it (it is
+	// closed after use).
+	Primary func(ctx context.Context) (*sql.DB, error)
+	// Ambiguous tells whether an error reports an outcome as unknown (nil:
+	// no error does).
+	Ambiguous func(error) bool
+
+	Workers  int           // default 8
+	Accounts int           // default 16
+	Pace     time.Duration // between a worker's requests, default 20ms
+	Before   time.Duration // writes before the fault, default 2s
+	Settle   time.Duration // writes after the first success after the fault, default 2s
+	Wait     time.Duration // the longest wait for that success, default 15s
+	Deadline time.Duration // of each request, default 30s
+	// FaultTimeout bounds Fault, default 60s.
+	FaultTimeout time.Duration
+}
+
+func (s *Scenario) defaults() {
+	set := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if s.Workers <= 0 {
+		s.Workers = 8
+	}
+	if s.Accounts < 2 {
+		s.Accounts = 16
+	}
+	if s.RunInTx == nil {
+		s.RunInTx = RawTx
+	}
+	set(&s.Pace, 20*time.Millisecond)
+	set(&s.Before, 2*time.Second)
+	set(&s.Settle, 2*time.Second)
+	set(&s.Wait, 15*time.Second)
+	set(&s.Deadline, 30*time.Second)
+	set(&s.FaultTimeout, 60*time.Second)
+}
+
+// kind of request.
+const (
+	transfer = iota
+	insert
+)
+
+// A record is one request as the client saw it; times are since the
+// run's start.
+type record struct {
+	id         int64
+	kind       int
+	worker     int
+	start, end time.Duration
+	err        error
+	ambiguous  bool
+}
+
+// Run runs the scenario and verifies the data. An error means the
+// scenario could not be run or verified (setup, the fault itself, the
+// final reads); what the writers saw is in the Report.
+func Run(ctx context.Context, s Scenario) (*Report, error) {
+	s.defaults()
+	if s.Open == nil || s.Fault == nil || s.Primary == nil {
+		return nil, errors.New("failover: Scenario needs Open, Fault and Primary")
+	}
+	if err := withPrimary(ctx, s, func(db *sql.DB) error { return setup(ctx, db, s.Dialect, s.Accounts) }); err != nil {
+		return nil, fmt.Errorf("failover %s: setup: %w", s.Name, err)
+	}
+	db, err := s.Open(s.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("failover %s: open: %w", s.Name, err)
+	}
+	defer db.Close()
+	// A pool that keeps its connections, as a service's does: a stale
+	// connection is met again rather than replaced by chance.
+	db.SetMaxOpenConns(s.Workers)
+	db.SetMaxIdleConns(s.Workers)
+	if err := db.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("failover %s: ping: %w", s.Name, err)
+	}
+
+	began := time.Now()
+	since := func() time.Duration { return time.Since(began) }
+	var (
+		faultEnd  atomic.Int64 // since began; 0 until the fault returned
+		recovered = make(chan struct{})
+		once      sync.Once
+		stop      = make(chan struct{})
+		wg        sync.WaitGroup
+		records   = make([][]record, s.Workers)
+	)
+	w := &writer{s: &s, db: db}
+	for k := range s.Workers {
+		wg.Go(func() {
+			// Spread the workers over one Pace.
+			select {
+			case <-time.After(s.Pace * time.Duration(k) / time.Duration(s.Workers)):
+			case <-stop:
+				return
+			}
+			tick := time.NewTicker(s.Pace)
+			defer tick.Stop()
+			for seq := 0; ; seq++ {
+				r := w.request(ctx, k, seq, since)
+				records[k] = append(records[k], r)
+				if fe := faultEnd.Load(); r.err == nil && fe > 0 && int64(r.start) >= fe {
+					once.Do(func() { close(recovered) })
+				}
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+			}
+		})
+	}
+
+	rep := &Report{Name: s.Name}
+	select {
+	case <-time.After(s.Before):
+	case <-ctx.Done():
+	}
+	faultStart := since()
+	fctx, cancel := context.WithTimeout(ctx, s.FaultTimeout)
+	faultErr := s.Fault(fctx)
+	cancel()
+	fe := since()
+	faultEnd.Store(int64(fe))
+	rep.FaultTook = fe - faultStart
+	if faultErr == nil {
+		select {
+		case <-recovered:
+			select {
+			case <-time.After(s.Settle):
+			case <-ctx.Done():
+			}
+		case <-time.After(s.Wait):
+		case <-ctx.Done():
+		}
+	}
+	close(stop)
+	wg.Wait()
+	rep.Elapsed = since()
+	if faultErr != nil {
+		return rep, fmt.Errorf("failover %s: the fault: %w", s.Name, faultErr)
+	}
+
+	var all []record
+	for _, rs := range records {
+		all = append(all, rs...)
+	}
+	rep.tally(all, faultStart, fe)
+	if err := withPrimary(ctx, s, func(vdb *sql.DB) error { return rep.verify(ctx, vdb, s.Accounts, all) }); err != nil {
+		return rep, fmt.Errorf("failover %s: verify: %w", s.Name, err)
+	}
+	return rep, nil
+}
+
+func withPrimary(ctx context.Context, s Scenario, f func(*sql.DB) error) error {
+	db, err := s.Primary(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return f(db)
+}
