@@ -30,7 +30,8 @@ import (
 //
 // A connection error of pgx (*pgconn.ConnectError) or a failed dial never
 // ran a statement: the result says Connect, and a ConnLost one is always
-// Unsent.
+// Unsent; one that no rule classifies is ConnLost (no host accepted a
+// read-write session yet, say).
 //
 // A Rules is immutable once built and safe for concurrent use.
 type Rules struct {
@@ -126,7 +127,12 @@ func (r *Rules) Classify(err error) Result {
 	if _, ok := find[*pgconn.ConnectError](err); ok || isDial(err) {
 		// A failed connect, whatever its cause (a refused host, 57P03 from
 		// a server starting up, a join of per-host errors): nothing ran.
+		// One that no rule knows (no host accepted a read-write session
+		// while a failover promotes one) is a connection not yet made.
 		res.Connect = true
+		if !known {
+			res.Class = ConnLost
+		}
 		if res.Class == ConnLost {
 			res.Unsent = true
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/retrysql/retrysql"
 	"github.com/retrysql/retrysql/integration/dbtest"
 	"github.com/retrysql/retrysql/integration/failover"
 )
@@ -21,18 +22,45 @@ func rawOpener(driver string) func(string) (*sql.DB, error) {
 	return func(dsn string) (*sql.DB, error) { return sql.Open(driver, dsn) }
 }
 
-// runScenario runs s and checks what holds whatever the client: the
+// A client is what a scenario runs its writers through: the raw driver
+// with plain transactions (the baseline), or retrysql.
+type client struct {
+	name      string
+	retrysql  bool
+	open      func(dsn string) (*sql.DB, error)
+	runInTx   failover.TxRunner
+	ambiguous func(error) bool
+}
+
+func clients(driver string) []client {
+	return []client{
+		{name: "raw " + driver, open: rawOpener(driver), runInTx: failover.RawTx},
+		{name: "retrysql", retrysql: true, open: rawOpener("retry+" + map[string]string{"pgx": "pgx", "mysql": "mysql"}[driver]),
+			runInTx: func(ctx context.Context, db *sql.DB, fn func(context.Context, *sql.Tx) error) error {
+				return retrysql.RunInTx(ctx, db, nil, fn)
+			},
+			ambiguous: func(err error) bool {
+				return errors.Is(err, retrysql.ErrAmbiguousCommit) || errors.Is(err, retrysql.ErrAmbiguous)
+			}},
+	}
+}
+
+// runScenario runs s with client cl and checks what must hold: the
 // invariants of the data (unless brokenBy says why the raw client may
-// break them), no failures before the fault, and, since a raw client never
-// repeats a request and reports nothing as ambiguous, no doubles and no
-// ambiguous outcomes.
-func runScenario(t *testing.T, s failover.Scenario, brokenBy string) *failover.Report {
+// break them), no failures before the fault, no double apply; a raw client
+// reports nothing as ambiguous, and retrysql loses nothing.
+func runScenario(t *testing.T, s failover.Scenario, cl client, brokenBy string) *failover.Report {
 	t.Helper()
+	s.Name += "; " + cl.name
+	s.Open, s.RunInTx, s.Ambiguous = cl.open, cl.runInTx, cl.ambiguous
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rep, err := failover.Run(ctx, s)
 	if rep != nil {
 		t.Logf("%s", rep)
+		for _, e := range rep.Errors {
+			t.Logf("  %d× %s", e.N, e.Sample)
+		}
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -44,13 +72,16 @@ func runScenario(t *testing.T, s failover.Scenario, brokenBy string) *failover.R
 		t.Errorf("%s: %d requests failed before the fault", s.Name, rep.FailedBefore)
 	}
 	switch {
-	case !rep.Consistent() && brokenBy == "":
+	case !rep.Consistent() && (brokenBy == "" || cl.retrysql):
 		t.Errorf("%s: the data broke its invariants: %v", s.Name, rep.Problems)
 	case !rep.Consistent():
 		t.Logf("%s: the data broke its invariants, as it may here: %s", s.Name, brokenBy)
 	}
-	if rep.Doubled != 0 || rep.Ambiguous != 0 {
-		t.Errorf("%s: the raw client doubled %d requests and reported %d ambiguous", s.Name, rep.Doubled, rep.Ambiguous)
+	if rep.Doubled != 0 || rep.Lost != 0 || rep.FailedCommitted != 0 {
+		t.Errorf("%s: %d doubled, %d lost, %d failed yet committed", s.Name, rep.Doubled, rep.Lost, rep.FailedCommitted)
+	}
+	if !cl.retrysql && rep.Ambiguous != 0 {
+		t.Errorf("%s: the raw client reported %d ambiguous", s.Name, rep.Ambiguous)
 	}
 	return rep
 }
@@ -58,55 +89,67 @@ func runScenario(t *testing.T, s failover.Scenario, brokenBy string) *failover.R
 func TestFailoverPostgres(t *testing.T) {
 	dbtest.SlowClusters(t)
 	keepMachineServers(t)
-	c := dbtest.StartPGCluster(t, 1)
-	primary := func(ctx context.Context) (*sql.DB, error) { return sql.Open("pgx", c.DSN(c.Primary())) }
-	stop := runScenario(t, failover.Scenario{
-		Name: "PostgreSQL: primary stopped (fast), standby promoted; raw pgx, multi-host DSN", Dialect: failover.Postgres,
-		DSN: c.MultiHostDSN(), Open: rawOpener("pgx"), RunInTx: failover.RawTx, Primary: primary,
-		Fault: func(ctx context.Context) error {
-			if err := c.StopFast(0); err != nil {
-				return err
-			}
-			return c.Promote(ctx, 1)
-		},
-	}, "")
+	var reports []*failover.Report
+	for _, cl := range clients("pgx") {
+		c := dbtest.StartPGCluster(t, 1)
+		primary := func(ctx context.Context) (*sql.DB, error) { return sql.Open("pgx", c.DSN(c.Primary())) }
+		reports = append(reports, runScenario(t, failover.Scenario{
+			Name: "PostgreSQL: primary stopped (fast), standby promoted; multi-host DSN", Dialect: failover.Postgres,
+			DSN: c.MultiHostDSN(), Primary: primary,
+			Fault: func(ctx context.Context) error {
+				if err := c.StopFast(0); err != nil {
+					return err
+				}
+				return c.Promote(ctx, 1)
+			},
+		}, cl, ""))
 
-	// The old primary back as a standby, then the other trap: the primary
-	// is made read-only while it keeps running, and the standby promoted.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := c.Rejoin(ctx, 0, 1); err != nil {
-		t.Fatal(err)
+		// The old primary back as a standby, then the other trap: the
+		// primary is made read-only while it keeps running, and the standby
+		// promoted.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err := c.Rejoin(ctx, 0, 1); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		cancel()
+		reports = append(reports, runScenario(t, failover.Scenario{
+			Name: "PostgreSQL: primary made read-only (kept running), standby promoted; multi-host DSN", Dialect: failover.Postgres,
+			DSN: c.MultiHostDSN(), Primary: primary,
+			Fault: func(ctx context.Context) error {
+				if err := c.Demote(ctx, 1); err != nil {
+					return err
+				}
+				return c.Promote(ctx, 0)
+			},
+		}, cl, ""))
 	}
-	demote := runScenario(t, failover.Scenario{
-		Name: "PostgreSQL: primary made read-only (kept running), standby promoted; raw pgx, multi-host DSN", Dialect: failover.Postgres,
-		DSN: c.MultiHostDSN(), Open: rawOpener("pgx"), RunInTx: failover.RawTx, Primary: primary,
-		Fault: func(ctx context.Context) error {
-			if err := c.Demote(ctx, 1); err != nil {
-				return err
-			}
-			return c.Promote(ctx, 0)
-		},
-	}, "")
-	t.Logf("raw baseline:\n%s", failover.Table(stop, demote))
+	t.Logf("PostgreSQL:\n%s", failover.Table(reports...))
 }
 
 func TestFailoverMariaDB(t *testing.T) {
 	dbtest.SlowClusters(t)
 	keepMachineServers(t)
-	r := dbtest.StartMariaDBReplication(t)
-	rep := runScenario(t, failover.Scenario{
-		Name: "MariaDB: primary stopped, replica promoted; raw go-sql-driver/mysql, failover dialer", Dialect: failover.MySQL,
-		DSN: r.FailoverDSN(), Open: rawOpener("mysql"), RunInTx: failover.RawTx,
-		Primary: func(ctx context.Context) (*sql.DB, error) { return sql.Open("mysql", r.DSN(r.Primary())) },
-		Fault: func(ctx context.Context) error {
-			if err := r.Node(0).Stop(); err != nil {
-				return err
-			}
-			return r.Promote(ctx, 1)
-		},
-	}, "")
-	t.Logf("raw baseline:\n%s", failover.Table(rep))
+	var reports []*failover.Report
+	for _, cl := range clients("mysql") {
+		r := dbtest.StartMariaDBReplication(t)
+		dsn := r.FailoverDSN() // the raw driver has no host list: a dialer that tries both nodes
+		if cl.retrysql {
+			dsn = dbtest.AppUser + ":" + dbtest.AppPassword + "@tcp(" + r.Node(0).Addr() + "," + r.Node(1).Addr() + ")/test?targetSessionAttrs=read-write"
+		}
+		reports = append(reports, runScenario(t, failover.Scenario{
+			Name: "MariaDB: primary stopped, replica promoted; a host list", Dialect: failover.MySQL,
+			DSN:     dsn,
+			Primary: func(ctx context.Context) (*sql.DB, error) { return sql.Open("mysql", r.DSN(r.Primary())) },
+			Fault: func(ctx context.Context) error {
+				if err := r.Node(0).Stop(); err != nil {
+					return err
+				}
+				return r.Promote(ctx, 1)
+			},
+		}, cl, ""))
+	}
+	t.Logf("MariaDB:\n%s", failover.Table(reports...))
 }
 
 // galeraRollback: without quorum, Galera answers ROLLBACK too with 1047;
@@ -114,63 +157,72 @@ func TestFailoverMariaDB(t *testing.T) {
 // still open on the server (@@in_transaction = 1), and the next BEGIN on
 // it, once the node is back in a primary component, commits the half of
 // the transfer that had run: balances move without their ledger row.
+// retrysql drops a connection whose ROLLBACK failed.
 const galeraRollback = "a failed ROLLBACK (1047) leaves the transaction open on a pooled connection; the next BEGIN commits its first statements"
 
 func TestFailoverGalera(t *testing.T) {
 	dbtest.SlowClusters(t)
 	keepMachineServers(t)
-	g := dbtest.StartGalera(t, 3)
-	primary := func(ctx context.Context) (*sql.DB, error) { return sql.Open("mysql", g.DSN(0)+"?wsrep_sync_wait=1") }
-	kill := runScenario(t, failover.Scenario{
-		Name: "Galera: another node killed; raw go-sql-driver/mysql on node0", Dialect: failover.MySQL,
-		DSN: g.DSN(0), Open: rawOpener("mysql"), RunInTx: failover.RawTx, Primary: primary,
-		Fault: func(ctx context.Context) error { return g.Kill(2) },
-	}, "")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := g.WaitSynced(ctx, 0, 2); err != nil {
-		t.Fatal(err)
+	var reports []*failover.Report
+	for _, cl := range clients("mysql") {
+		g := dbtest.StartGalera(t, 3)
+		primary := func(ctx context.Context) (*sql.DB, error) { return sql.Open("mysql", g.DSN(0)+"?wsrep_sync_wait=1") }
+		reports = append(reports, runScenario(t, failover.Scenario{
+			Name: "Galera: another node killed; clients on node0", Dialect: failover.MySQL,
+			DSN: g.DSN(0), Primary: primary,
+			Fault: func(ctx context.Context) error { return g.Kill(2) },
+		}, cl, ""))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err := g.WaitSynced(ctx, 0, 2); err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		cancel()
+		reports = append(reports, runScenario(t, failover.Scenario{
+			Name: "Galera: quorum lost (the last other node killed), node0 bootstrapped once non-Primary; clients on node0", Dialect: failover.MySQL,
+			DSN: g.DSN(0), Primary: primary,
+			Fault: func(ctx context.Context) error {
+				if err := g.LoseQuorum(0); err != nil {
+					return err
+				}
+				if err := g.WaitStatus(ctx, 0, "non-Primary"); err != nil {
+					return err
+				}
+				return g.Bootstrap(ctx, 0)
+			},
+		}, cl, galeraRollback))
 	}
-	quorum := runScenario(t, failover.Scenario{
-		Name: "Galera: quorum lost (the last other node killed), node0 bootstrapped once non-Primary; raw go-sql-driver/mysql on node0", Dialect: failover.MySQL,
-		DSN: g.DSN(0), Open: rawOpener("mysql"), RunInTx: failover.RawTx, Primary: primary,
-		Fault: func(ctx context.Context) error {
-			if err := g.LoseQuorum(0); err != nil {
-				return err
-			}
-			if err := g.WaitStatus(ctx, 0, "non-Primary"); err != nil {
-				return err
-			}
-			return g.Bootstrap(ctx, 0)
-		},
-	}, galeraRollback)
-	t.Logf("raw baseline:\n%s", failover.Table(kill, quorum))
+	t.Logf("Galera:\n%s", failover.Table(reports...))
 }
 
 func TestFailoverPatroni(t *testing.T) {
 	dbtest.SlowClusters(t)
 	keepMachineServers(t)
-	p := dbtest.StartPatroni(t, 3)
-	rep := runScenario(t, failover.Scenario{
-		Name: "Patroni: leader crashed (Patroni and postmaster killed); raw pgx, multi-host DSN", Dialect: failover.Postgres,
-		DSN: p.MultiHostDSN(), Open: rawOpener("pgx"), RunInTx: failover.RawTx,
-		Primary: func(ctx context.Context) (*sql.DB, error) {
-			leader, err := p.WaitLeader(ctx, -1)
-			if err != nil {
-				return nil, err
-			}
-			return sql.Open("pgx", p.DSN(leader))
-		},
-		Fault: func(ctx context.Context) error {
-			_, err := p.CrashLeader(ctx)
-			return err
-		},
-		Wait: 25 * time.Second, // Patroni promotes after its ttl (10 s)
-	}, "")
-	if !rep.Recovered {
-		t.Error(errors.New("the writes did not recover after Patroni's failover"))
+	var reports []*failover.Report
+	for _, cl := range clients("pgx") {
+		p := dbtest.StartPatroni(t, 3)
+		rep := runScenario(t, failover.Scenario{
+			Name: "Patroni: leader crashed (Patroni and postmaster killed); multi-host DSN", Dialect: failover.Postgres,
+			DSN: p.MultiHostDSN(),
+			Primary: func(ctx context.Context) (*sql.DB, error) {
+				leader, err := p.WaitLeader(ctx, -1)
+				if err != nil {
+					return nil, err
+				}
+				return sql.Open("pgx", p.DSN(leader))
+			},
+			Fault: func(ctx context.Context) error {
+				_, err := p.CrashLeader(ctx)
+				return err
+			},
+			Wait: 25 * time.Second, // Patroni promotes after its ttl (10 s)
+		}, cl, "")
+		if !rep.Recovered {
+			t.Errorf("%s: the writes did not recover after Patroni's failover", rep.Name)
+		}
+		reports = append(reports, rep)
 	}
-	t.Logf("raw baseline:\n%s", failover.Table(rep))
+	t.Logf("Patroni:\n%s", failover.Table(reports...))
 }
 
 // The harness itself, on a PostgreSQL of the test's own with no fault:

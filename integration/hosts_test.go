@@ -7,7 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/retrysql/retrysql"
+	"github.com/retrysql/retrysql/classify"
 	"github.com/retrysql/retrysql/integration/dbtest"
 )
 
@@ -39,5 +42,22 @@ func TestMySQLHostListSkipsReadOnly(t *testing.T) {
 		if port != tc.wantPort {
 			t.Errorf("%s: served by port %s, want %s", dsn, port, tc.wantPort)
 		}
+	}
+}
+
+// TestNoWriterYetIsAFailedConnect: while a failover promotes a writer, a
+// multi-host DSN asking for one finds none: pgx fails the connect with
+// "ValidateConnect failed: read only connection", which no rule knows; it
+// is a failed connect, retried, not a permanent error.
+func TestNoWriterYetIsAFailedConnect(t *testing.T) {
+	inst := dbtest.StartPostgres(t)
+	dbtest.Exec(t, inst.Open(t), "ALTER SYSTEM SET default_transaction_read_only = on", "SELECT pg_reload_conf()")
+	conn, err := pgx.Connect(context.Background(), inst.DSN()+"&target_session_attrs=read-write")
+	if err == nil {
+		conn.Close(context.Background())
+		t.Fatal("connected to a read-only server asking for a writer")
+	}
+	if res := classify.Default.Classify(err); res.Class != classify.ConnLost || !res.Unsent || !res.Connect {
+		t.Fatalf("Classify(%v) = %v, want a failed connect", err, res)
 	}
 }
