@@ -104,12 +104,14 @@ func RunInTxValue[T any](ctx context.Context, db TxBeginner, opts *sql.TxOptions
 	t.op.Context, t.op.tx = ctx, &t.facts
 	t.admitFor(ctx, r, db, ctl)
 	return run(&t.op, r, p, t, func(context.Context) (T, error) {
-		return txAttempt(t, db, opts, fn)
+		return admitted(t, func(ctx context.Context) (T, error) { return txAttempt(ctx, t, db, opts, fn) })
 	})
 }
 
-// txAttempt is one attempt of a RunInTx: BEGIN, fn, COMMIT.
-func txAttempt[T any](t *txSite, db TxBeginner, opts *sql.TxOptions, fn func(context.Context, *sql.Tx) (T, error)) (v T, err error) {
+// admitted runs one attempt of t's transaction, body, after forgetting the
+// previous attempt's facts and under an admission permit when t has a
+// controller.
+func admitted[T any](t *txSite, body func(context.Context) (T, error)) (v T, err error) {
 	var zero T
 	t.op.startAttempt()
 	ctx := context.Context(&t.op)
@@ -123,6 +125,12 @@ func txAttempt[T any](t *txSite, db TxBeginner, opts *sql.TxOptions, fn func(con
 		defer func() { t.adm.release(permit, err) }()
 		ctx = t.adm.mark(ctx)
 	}
+	return body(ctx)
+}
+
+// txAttempt is one attempt of a RunInTx: BEGIN, fn, COMMIT.
+func txAttempt[T any](ctx context.Context, t *txSite, db TxBeginner, opts *sql.TxOptions, fn func(context.Context, *sql.Tx) (T, error)) (v T, err error) {
+	var zero T
 	tx, err := db.BeginTx(ctx, opts)
 	if err != nil {
 		return zero, err
