@@ -333,7 +333,11 @@ func runChaos(t *testing.T, target chaosTarget, soak time.Duration) {
 	if soak == 0 && (len(outcomes) < minTransfers || nfaults < minFaults) {
 		t.Fatalf("%d transfers and %d faults: fewer than %d and %d in 5 minutes", len(outcomes), nfaults, minTransfers, minFaults)
 	}
-	if committed < len(outcomes)/2 {
+	// Requests wait through a restart (the breaker's probes) instead of
+	// failing fast: 99.7% (PostgreSQL) and 99.9% (MariaDB) of transfers
+	// committed in the runs of BENCHMARKS.md; 90% leaves room for a loaded
+	// machine, and would catch requests failing fast again.
+	if committed < len(outcomes)*9/10 {
 		t.Fatalf("only %d of %d transfers committed", committed, len(outcomes))
 	}
 }
