@@ -103,6 +103,17 @@ func (r Reason) String() string {
 	return fmt.Sprintf("Reason(%d)", uint8(r))
 }
 
+// Name returns r's short name, from a bounded set fit for metrics and
+// log attributes: "permanent", "attempts", "max_elapsed", "deadline",
+// "canceled", "budget", "circuit_open", "ambiguous"; "retrysql" for a
+// value outside them.
+func (r Reason) Name() string {
+	if int(r) < len(reasonTypes) {
+		return reasonTypes[r]
+	}
+	return "retrysql"
+}
+
 // Error is returned when an operation failed after more than one attempt,
 // or when retrying stopped for a reason of its own (a deadline or the
 // maximum elapsed time too close, the budget, the breaker, an ambiguous
@@ -172,10 +183,7 @@ func (e *Error) ErrorType() string {
 	if e.Result.Code != "" {
 		return e.Result.Code
 	}
-	if int(e.Reason) < len(reasonTypes) {
-		return reasonTypes[e.Reason]
-	}
-	return "retrysql"
+	return e.Reason.Name()
 }
 
 // Unwrap returns the last error and the cause of stopping, if any.

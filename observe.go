@@ -108,7 +108,7 @@ func WithOnComplete(f func(Completion)) Option {
 // second, with the number left out), and, for a handle's or a Retrier's
 // CircuitBreaker, the circuit opening at Warn and closing at Info.
 // Messages are constant; attributes use the dotted names of the metrics
-// (retrysql.place, retrysql.attempt, retrysql.class, retrysql.reason,
+// (retrysql.place, retrysql.attempt, retrysql.error.class, retrysql.reason,
 // db.response.status_code, error.type) and the call's context. Queries
 // and their arguments are never logged. nil switches logging off.
 func WithLogger(l *slog.Logger) Option {
@@ -154,7 +154,7 @@ func (o *observers) gaveUp(ev Event, quiet bool, suppressed int64) {
 	if ev.Reason == ReasonAmbiguous {
 		msg = "retrysql: outcome unknown"
 	}
-	attrs := eventAttrs(ev, slog.String("retrysql.reason", ev.Reason.String()))
+	attrs := eventAttrs(ev, slog.String("retrysql.reason", ev.Reason.Name()))
 	if ev.Err != nil {
 		attrs = append(attrs, slog.String("error", ev.Err.Error()))
 	}
@@ -175,7 +175,7 @@ func eventAttrs(ev Event, more ...slog.Attr) []slog.Attr {
 	attrs := []slog.Attr{
 		slog.String("retrysql.place", ev.Place.String()),
 		slog.Int("retrysql.attempt", ev.Attempt),
-		slog.String("retrysql.class", ev.Result.Class.String()),
+		slog.String("retrysql.error.class", ev.Result.Class.String()),
 	}
 	if ev.Result.Code != "" {
 		attrs = append(attrs, slog.String("db.response.status_code", ev.Result.Code), slog.String("error.type", ev.Result.Code))

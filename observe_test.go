@@ -177,8 +177,8 @@ func TestLogger(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"DEBUG retrysql: retrying retrysql.place=statement retrysql.attempt=1 retrysql.class=tx-aborted db.response.status_code=40001 error.type=40001",
-		"WARN retrysql: outcome unknown retrysql.place=statement retrysql.attempt=1 retrysql.class=conn-lost retrysql.reason=outcome unknown, not retried",
+		"DEBUG retrysql: retrying retrysql.place=statement retrysql.attempt=1 retrysql.error.class=tx-aborted db.response.status_code=40001 error.type=40001",
+		"WARN retrysql: outcome unknown retrysql.place=statement retrysql.attempt=1 retrysql.error.class=conn-lost retrysql.reason=ambiguous",
 		"WARN retrysql: circuit breaker open retrysql.breaker.state=open retrysql.breaker.from=closed",
 		"INFO retrysql: circuit breaker closed retrysql.breaker.state=closed retrysql.breaker.from=half-open",
 	}
