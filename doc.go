@@ -102,6 +102,7 @@
 //	WithAdmission          yes     yes           yes
 //	WithRetrier            yes                   yes
 //	WithIdempotentQueries  yes
+//	WithCommitCheck        yes     yes           yes
 //
 // (A test keeps this table current.)
 package retrysql

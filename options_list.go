@@ -32,12 +32,13 @@ var (
 	kindAdmission         = optionKind{"WithAdmission", shared | scopeTx, true}
 	kindRetrier           = optionKind{"WithRetrier", scopeHandle | scopeTx, false}
 	kindIdempotentQueries = optionKind{"WithIdempotentQueries", scopeHandle, false}
+	kindCommitCheck       = optionKind{"WithCommitCheck", shared | scopeTx, true}
 
 	optionKinds = []*optionKind{
 		&kindClassifier, &kindStrategy, &kindCodeStrategy, &kindConnectStrategy, &kindMaxAttempts,
 		&kindClassAttempts, &kindMaxElapsed, &kindIdempotent, &kindBudget, &kindBudgetClasses,
 		&kindBreaker, &kindOnRetry, &kindOnGiveUp, &kindOnComplete, &kindLogger, &kindAdmission,
-		&kindRetrier, &kindIdempotentQueries,
+		&kindRetrier, &kindIdempotentQueries, &kindCommitCheck,
 	}
 )
 
@@ -283,6 +284,32 @@ func WithIdempotentQueries(isIdempotent func(query string) bool) Option {
 			return errors.New("retrysql: WithIdempotentQueries(nil)")
 		}
 		cfg.idempotentQuery = isIdempotent
+		return nil
+	})
+}
+
+// WithCommitCheck makes RunInTx resolve a COMMIT whose answer was lost,
+// on PostgreSQL (10+), MySQL (8+) and MariaDB (10.3+) handles (*sql.DB of
+// the pgx or go-sql-driver/mysql driver, wrapped or not): before COMMIT
+// the transaction leaves proof of itself (one more round trip), and when
+// the connection is lost during COMMIT, RunInTx asks other connections of
+// the handle until the evidence settles it. Found committed: RunInTx
+// returns nil (and the attempt's value); found not committed: the
+// transaction is replayed; anything else, or no answer before the context
+// ends (at most 15 s): ErrAmbiguousCommit, as without the check. Nothing
+// is reported committed that the server has not committed. On PostgreSQL
+// a lost COMMIT stays unknown when the server restarted or failed over in
+// between and the transaction's id says committed (the id may have been
+// given again). On MySQL and MariaDB the proof is a row in the table
+// retrysql_commit_markers, created on demand (the handle's user needs
+// CREATE once, then INSERT, SELECT and DELETE on it) and cleaned of rows
+// older than ten minutes. Stats.Resolved counts the answers. Read-only
+// transactions are not checked (they are replayed); RunInTx on a *sql.Conn
+// or a handle of another driver returns an error. Off by default; the
+// README gives its cost.
+func WithCommitCheck(on bool) Option {
+	return kindCommitCheck.with(func(cfg *config) error {
+		cfg.commitCheck = on
 		return nil
 	})
 }

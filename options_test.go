@@ -38,6 +38,7 @@ var sampleOption = map[string]func() Option{
 	"WithAdmission":         func() Option { return WithAdmission(&admission.Controller{}) },
 	"WithRetrier":           func() Option { return WithRetrier(&Retrier{}) },
 	"WithIdempotentQueries": func() Option { return WithIdempotentQueries(ReadOnlyQuery) },
+	"WithCommitCheck":       func() Option { return WithCommitCheck(false) }, // true needs a real driver (integration)
 }
 
 type okConnector struct{}

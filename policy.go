@@ -57,6 +57,7 @@ type policy struct {
 	classAttempts [classify.NumClasses]int
 	maxElapsed    time.Duration
 	idempotent    bool
+	commitCheck   bool
 	obs           observers
 }
 

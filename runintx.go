@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/retrysql/retrysql/admission"
@@ -100,9 +101,17 @@ func RunInTxValue[T any](ctx context.Context, db TxBeginner, opts *sql.TxOptions
 	if err != nil {
 		return zero, err
 	}
-	t := &txSite{readOnly: opts != nil && opts.ReadOnly, policy: p}
+	t := &txSite{readOnly: opts != nil && opts.ReadOnly, r: r, policy: p}
 	t.op.Context, t.op.tx = ctx, &t.facts
 	t.admitFor(ctx, r, db, ctl)
+	if p.commitCheck && !t.readOnly {
+		if t.check, t.checkDB = checkFor(db); t.check == nil {
+			return zero, noCheck(db)
+		}
+		if err := t.check.prepare(ctx, t.checkDB); err != nil {
+			return zero, fmt.Errorf("retrysql: WithCommitCheck: %w", err)
+		}
+	}
 	return run(&t.op, r, p, t, func(context.Context) (T, error) {
 		return admitted(t, func(ctx context.Context) (T, error) { return txAttempt(ctx, t, db, opts, fn) })
 	})
@@ -135,6 +144,14 @@ func txAttempt[T any](ctx context.Context, t *txSite, db TxBeginner, opts *sql.T
 	if err != nil {
 		return zero, err
 	}
+	var proof commitProof
+	if t.check != nil {
+		// First, before fn takes any lock: the round trip does not make
+		// contended transactions hold their locks longer.
+		if proof, err = t.check.prove(ctx, tx); err != nil {
+			return zero, t.rollback(ctx, tx, err)
+		}
+	}
 	panicked := true
 	defer func() {
 		if panicked {
@@ -151,7 +168,12 @@ func txAttempt[T any](ctx context.Context, t *txSite, db TxBeginner, opts *sql.T
 		// the transaction back: COMMIT would commit nothing.
 		return zero, t.rollback(ctx, tx, err)
 	}
-	if err := t.facts.end(true, tx.Commit); err != nil {
+	if t.check != nil {
+		err = t.checkedCommit(tx, proof)
+	} else {
+		err = t.facts.end(true, tx.Commit)
+	}
+	if err != nil {
 		return zero, t.commitFailed(ctx, err)
 	}
 	return v, nil

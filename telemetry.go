@@ -73,6 +73,10 @@ type Stats struct {
 	// BreakerWaits counts the waits for a refusing breaker to let attempts
 	// through again (see BreakerWaiter).
 	BreakerWaits uint64
+	// Resolved counts the lost COMMITs that the commit check
+	// (WithCommitCheck) resolved: found committed, or found not committed
+	// (and replayed).
+	Resolved struct{ Committed, NotCommitted uint64 }
 	// ByClass splits retries, give-ups and denials by the class of the
 	// error that caused them; index it with a classify.Class.
 	ByClass [classify.NumClasses]ClassStats
@@ -99,6 +103,7 @@ type counters struct {
 	_                 [56]byte // attempts is written on every call; keep it alone
 	breakerRejections atomic.Uint64
 	breakerWaits      atomic.Uint64
+	resolved          [2]atomic.Uint64 // not committed, committed
 	retries           [classify.NumClasses]atomic.Uint64
 	giveUps           [classify.NumClasses]atomic.Uint64
 	denials           [classify.NumClasses]atomic.Uint64
@@ -125,6 +130,7 @@ func (c *counters) snapshot() Stats {
 		Attempts:          c.attempts.Load(),
 		BreakerRejections: c.breakerRejections.Load(),
 		BreakerWaits:      c.breakerWaits.Load(),
+		Resolved:          struct{ Committed, NotCommitted uint64 }{c.resolved[1].Load(), c.resolved[0].Load()},
 	}
 	for i := range s.ByClass {
 		cs := ClassStats{Retries: c.retries[i].Load(), GiveUps: c.giveUps[i].Load(), BudgetDenials: c.denials[i].Load()}

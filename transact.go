@@ -45,7 +45,8 @@ func (a TxAttempt) EndedByFn(committed bool, err error) error {
 // COMMIT is harmless, a write refused in it is permanent). It uses
 // WithRetrier's Retrier, or the one shared by RunInTx on handles that are
 // not retrysql's, with its policy, budget, breaker, admission and hooks;
-// the options valid for one RunInTx apply.
+// the options valid for one RunInTx apply, except WithCommitCheck(true),
+// which it refuses: the commit check needs a *sql.DB to ask (RunInTx).
 //
 // Package pgxretry is built on it.
 func Transact(ctx context.Context, readOnly bool, attempt func(ctx context.Context, a TxAttempt) error, options ...Option) error {
@@ -72,7 +73,10 @@ func TransactValue[T any](ctx context.Context, readOnly bool, attempt func(ctx c
 	if err != nil {
 		return zero, err
 	}
-	t := &txSite{readOnly: readOnly, policy: p}
+	if p.commitCheck && !readOnly {
+		return zero, errors.New("retrysql: WithCommitCheck: Transact has no commit check yet (RunInTx on a *sql.DB has)")
+	}
+	t := &txSite{readOnly: readOnly, r: r, policy: p}
 	t.op.Context, t.op.tx = ctx, &t.facts
 	t.admitFor(ctx, r, nil, ctl)
 	return run(&t.op, r, p, t, func(context.Context) (T, error) {

@@ -2,6 +2,7 @@ package retrysql
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 
 	"github.com/retrysql/retrysql/classify"
@@ -21,8 +22,13 @@ type txSite struct {
 	op       opCtx
 	facts    txFacts
 	readOnly bool
+	r        *Retrier
 	policy   *policy
 	adm      admitter
+	// check and checkDB, with WithCommitCheck: the check of db's dialect
+	// and the handle it asks (commitcheck.go).
+	check   commitCheck
+	checkDB *sql.DB
 }
 
 func (t *txSite) place() Place    { return PlaceTransaction }

@@ -197,38 +197,49 @@ func BenchmarkRunInTxPaired(b *testing.B) {
 		drv, dsn, setup, fn := uncontendedTx(b, dialect)
 		off, on := openUncontended(b, drv, dsn, false), openUncontended(b, drv, dsn, true)
 		setup(off)
-		block := func(db *sql.DB) time.Duration {
-			start := time.Now()
+		block := func(db *sql.DB) {
 			for range pairBlock {
 				if err := retrysql.RunInTx(ctx, db, nil, fn); err != nil {
 					b.Fatal(err)
 				}
 			}
-			return time.Since(start)
 		}
 		b.Run("db="+dialect, func(b *testing.B) {
-			block(off) // warm both pools and the tables' pages
-			block(on)
-			rng := rand.New(rand.NewPCG(1, 2))
-			var ratios []float64
-			for b.Loop() {
-				var tOff, tOn time.Duration
-				if rng.IntN(2) == 0 {
-					tOff = block(off)
-					tOn = block(on)
-				} else {
-					tOn = block(on)
-					tOff = block(off)
-				}
-				ratios = append(ratios, float64(tOn)/float64(tOff))
-			}
-			med, lo, hi := medianCI(ratios)
-			b.ReportMetric(med, "on/off")
-			if lo > 0 {
-				b.ReportMetric(lo, "lo95")
-				b.ReportMetric(hi, "hi95")
-			}
+			paired(b, func() { block(off) }, func() { block(on) })
 		})
+	}
+}
+
+// paired runs b's iterations as pairs of off and on (a coin toss decides
+// which goes first in each pair), after one warm-up of each, and reports
+// the median ratio of on's time to off's ("on/off") with its 95%
+// confidence interval ("lo95", "hi95").
+func paired(b *testing.B, off, on func()) {
+	off()
+	on()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ratios []float64
+	timed := func(f func()) time.Duration {
+		start := time.Now()
+		f()
+		return time.Since(start)
+	}
+	for b.Loop() {
+		var tOff, tOn time.Duration
+		if rng.IntN(2) == 0 {
+			tOff = timed(off)
+			tOn = timed(on)
+		} else {
+			tOn = timed(on)
+			tOff = timed(off)
+		}
+		ratios = append(ratios, float64(tOn)/float64(tOff))
+	}
+	med, lo, hi := medianCI(ratios)
+	b.ReportMetric(med, "on/off")
+	if lo > 0 {
+		b.ReportMetric(lo, "lo95")
+		b.ReportMetric(hi, "hi95")
 	}
 }
 

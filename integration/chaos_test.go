@@ -33,6 +33,12 @@ import (
 // ledger, which has no unique constraint, so that a transfer applied twice
 // would show.
 //
+// The transactions run with the commit check (WithCommitCheck), so that a
+// COMMIT whose answer is lost is resolved against the server; with
+// RETRYSQL_COMMIT_CHECK=0 they run without it (the baseline of
+// BENCHMARKS.md). Every resolution is checked by the ledger like any
+// other outcome.
+//
 // CI runs it until 10,000 transfers and 100 faults per database; with
 // RETRYSQL_SOAK set to a duration (make soak) it runs that long.
 
@@ -115,7 +121,7 @@ END $$`,
 END`,
 				"DROP USER IF EXISTS 'rs_chaos'@'%'",
 				"CREATE USER 'rs_chaos'@'%' IDENTIFIED BY 'rs'",
-				"GRANT SELECT, INSERT, UPDATE, DELETE ON test.* TO 'rs_chaos'@'%'",
+				"GRANT SELECT, INSERT, UPDATE, DELETE, CREATE ON test.* TO 'rs_chaos'@'%'", // CREATE: the commit check's table
 			},
 			txSQL: [3]string{
 				"UPDATE chaos_accounts SET balance = balance - ? WHERE id = ?",
@@ -165,6 +171,7 @@ func runChaos(t *testing.T, target chaosTarget, soak time.Duration) {
 	}
 	db := openRetry(t, target.driver, target.dsn(t, inst, proxy.Addr()))
 	db.SetMaxOpenConns(chaosWorkers * 2)
+	commitCheck := os.Getenv("RETRYSQL_COMMIT_CHECK") != "0"
 
 	minTransfers, minFaults := 10_000, 100
 	deadline := time.Now().Add(5 * time.Minute)
@@ -172,13 +179,14 @@ func runChaos(t *testing.T, target chaosTarget, soak time.Duration) {
 		deadline = time.Now().Add(soak)
 	}
 	var (
-		attempted atomic.Int64
-		stop      atomic.Bool
-		mu        sync.Mutex
-		outcomes  = map[int64]chaosOutcome{}
-		failures  = map[string]int{}
-		faults    = map[string]int{}
-		wg        sync.WaitGroup
+		attempted   atomic.Int64
+		stop        atomic.Bool
+		mu          sync.Mutex
+		outcomes    = map[int64]chaosOutcome{}
+		ambiguousTx int // of the transactions
+		failures    = map[string]int{}
+		faults      = map[string]int{}
+		wg          sync.WaitGroup
 	)
 	for w := range chaosWorkers {
 		wg.Go(func() {
@@ -210,7 +218,7 @@ func runChaos(t *testing.T, target chaosTarget, soak time.Duration) {
 						}
 						_, err := tx.ExecContext(ctx, target.txSQL[2], id, a, b, amount)
 						return err
-					})
+					}, retrysql.WithCommitCheck(commitCheck))
 				} else { // one autocommit statement, retried as a statement
 					_, err = db.ExecContext(tctx, target.stmtSQL, id, a, b, amount)
 				}
@@ -226,6 +234,9 @@ func runChaos(t *testing.T, target chaosTarget, soak time.Duration) {
 				}
 				mu.Lock()
 				outcomes[id] = o
+				if o == outAmbiguous && w%2 == 0 {
+					ambiguousTx++
+				}
 				if o == outFailed {
 					failures[shortReason(err)]++
 				}
@@ -317,6 +328,8 @@ func runChaos(t *testing.T, target chaosTarget, soak time.Duration) {
 	}
 	sort.Strings(kinds)
 	st := retrierStats(t, db)
+	t.Logf("%s: commit check %v: %d lost COMMITs found committed, %d found not committed (replayed); %d transactions and %d statements ambiguous",
+		target.name, commitCheck, st.Resolved.Committed, st.Resolved.NotCommitted, ambiguousTx, ambiguous-ambiguousTx)
 	t.Logf("%s: %d transfers by %d workers: %d committed, %d failed, %d ambiguous (%d of them committed); "+
 		"%d faults (%s); %d retries (tx-aborted %d, transient %d, conn-lost %d), %d budget denials, %d breaker rejections; "+
 		"sum of balances %d of %d; lost %d, doubled %d, failed yet written %d, unknown %d",

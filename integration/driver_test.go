@@ -20,7 +20,14 @@ import (
 // pgVia returns a DSN of the test PostgreSQL server reached through addr.
 func pgVia(t *testing.T, addr string) string {
 	t.Helper()
-	cfg, err := pgx.ParseConfig(dbtest.PostgresDSN(t))
+	return pgViaDSN(t, dbtest.PostgresDSN(t), addr)
+}
+
+// pgViaDSN returns dsn (a PostgreSQL DSN) with its server reached through
+// addr.
+func pgViaDSN(t *testing.T, dsn, addr string) string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +51,14 @@ func pgAddr(t *testing.T) string {
 // mysqlVia returns a DSN of the test MySQL server reached through addr.
 func mysqlVia(t *testing.T, addr string) string {
 	t.Helper()
-	cfg, err := mysql.ParseDSN(dbtest.MySQLDSN(t))
+	return mysqlViaDSN(t, dbtest.MySQLDSN(t), addr)
+}
+
+// mysqlViaDSN returns dsn (a MySQL DSN) with its server reached through
+// addr.
+func mysqlViaDSN(t *testing.T, dsn, addr string) string {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,8 @@
 // waits and replays the whole function; a connection lost during COMMIT
 // is retrysql.ErrAmbiguousCommit unless the transaction is idempotent or
 // read-only; fn must not commit or roll back itself (if it does, the
-// transaction is never replayed and the error says so).
+// transaction is never replayed and the error says so). The commit check
+// (retrysql.WithCommitCheck) is not available here yet and is refused.
 //
 // Statements outside a transaction are not retried by pgx: Exec retries
 // one the way retrysql's driver does (transient and tx-aborted errors; a

@@ -199,6 +199,18 @@ func Strategies() []Strategy {
 	}
 }
 
+// CommitChecked returns retrysql's default and admission with the commit
+// check on (WithCommitCheck): what its round trip costs under contention.
+func CommitChecked() []Strategy {
+	check := retrysql.WithCommitCheck(true)
+	adm := Admission("retrysql admission, commit check", admission.Settings{})
+	adm.Runner = func(Cell) workload.Runner { return workload.RunInTx(check) }
+	return []Strategy{
+		{Name: "retrysql default, commit check", Runner: func(Cell) workload.Runner { return workload.RunInTx(check) }},
+		adm,
+	}
+}
+
 // HotDomain is admission for the hot transfers only: the cold workers'
 // transfers opt out with WithAdmission(nil), as an application gives the
 // transactions on its hot rows a controller of their own.

@@ -28,6 +28,7 @@ func main() {
 	more := flag.Bool("more", false, "run the further cells (low contention, several processes, phases) instead of the main table's")
 	onlyS := flag.String("strategies", "", "run only the strategies whose name contains one of these comma-separated texts")
 	oracle := flag.String("fixed", "", "also run admission with these fixed limits, comma-separated (e.g. 1,2,4)")
+	checked := flag.Bool("commitcheck", false, "also run retrysql's default and admission with the commit check on")
 	targets := flag.String("variants", "", "also run admission with these settings, comma-separated: t<abort target>q<queue threshold>w<min window>, e.g. t0.2q2w16,t0.2q-1w32")
 	flag.Parse()
 	if *d <= 0 || *reps < 1 {
@@ -60,6 +61,9 @@ func main() {
 			ls = append(ls, l)
 		}
 		candidates = append(candidates, contention.FixedLimits(ls...)...)
+	}
+	if *checked {
+		candidates = append(candidates, contention.CommitChecked()...)
 	}
 	if *targets != "" {
 		for _, f := range strings.Split(*targets, ",") {

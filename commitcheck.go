@@ -1,0 +1,171 @@
+package retrysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/retrysql/retrysql/classify"
+)
+
+// The commit check (WithCommitCheck) turns a COMMIT whose answer was lost
+// into an answer. First thing after BEGIN, before fn takes any lock, the
+// attempt's transaction leaves proof of itself (one more round trip); when
+// the connection is lost during COMMIT, RunInTx asks other connections of
+// the same *sql.DB, less and less often (pollFirst doubling to pollMax) for
+// at most resolveWithin (and never past the context), until the evidence
+// settles it:
+//
+//   - PostgreSQL (commitcheck_pg.go): the transaction's id, its backend's
+//     pid and the server's start time; then txid_status on a primary.
+//   - MySQL and MariaDB (commitcheck_mysql.go): a marker row with a random
+//     token, written in the transaction, and the server that wrote it;
+//     then the marker, read without waiting for the lock of a transaction
+//     still open.
+//
+// Committed: RunInTx returns the attempt's value. Not committed: the
+// transaction is replayed, like any other that cannot have committed.
+// Anything the evidence does not settle (the check's own connection lost
+// until the end, the context ending, a transaction id another server may
+// have given to another transaction): ErrAmbiguousCommit, as without the
+// check. Nothing is reported committed that the server did not commit.
+
+// commitCheck is the check of one dialect.
+type commitCheck interface {
+	// prepare makes sure the check can run on db (the marker table);
+	// once per *sql.DB.
+	prepare(ctx context.Context, db *sql.DB) error
+	// prove runs in the transaction, first (before fn).
+	prove(ctx context.Context, tx *sql.Tx) (commitProof, error)
+	// look asks once, on conn, what became of the transaction of proof.
+	look(ctx context.Context, conn *sql.Conn, proof commitProof) verdict
+	// committed runs after a COMMIT that succeeded (cleaning up).
+	committed(ctx context.Context, db *sql.DB)
+}
+
+// commitProof is what a transaction leaves before COMMIT.
+type commitProof struct {
+	id      int64  // PostgreSQL: the transaction id (with its epoch)
+	session uint64 // PostgreSQL: the backend's pid; MySQL: the server's hash
+	started int64  // PostgreSQL: when the server started (µs since 1970)
+	token   []byte // MySQL: the marker's token
+}
+
+// verdict is what one look found.
+type verdict uint8
+
+const (
+	lookAgain    verdict = iota // not settled yet: the old session may still be committing, no server answered
+	isCommitted                 // the transaction committed
+	notCommitted                // it did not, and no longer can
+	unknowable                  // the evidence cannot settle it
+)
+
+// checkFor returns the commit check for db's driver, or nil when there is
+// none (another driver, or a *sql.Conn: the check needs other connections
+// of the same handle).
+func checkFor(db TxBeginner) (commitCheck, *sql.DB) {
+	h, ok := db.(*sql.DB)
+	if !ok {
+		return nil, nil
+	}
+	drv := h.Driver()
+	if w, ok := drv.(*wrapDriver); ok {
+		drv = w.inner
+	}
+	switch drv.(type) {
+	case *stdlib.Driver:
+		return pgCheck{}, h
+	case *mysql.MySQLDriver:
+		return mysqlCheck{}, h
+	}
+	return nil, nil
+}
+
+// noCheck is the error of WithCommitCheck on a db without a check.
+func noCheck(db TxBeginner) error {
+	if h, ok := db.(*sql.DB); ok {
+		drv := h.Driver()
+		if w, ok := drv.(*wrapDriver); ok {
+			drv = w.inner
+		}
+		return fmt.Errorf("retrysql: WithCommitCheck: no commit check for the driver %T (there is one for pgx and go-sql-driver/mysql)", drv)
+	}
+	return fmt.Errorf("retrysql: WithCommitCheck: needs a *sql.DB, to ask its other connections, not a %T", db)
+}
+
+// errNotCommitted says a lost COMMIT was found not to have committed: it
+// has pgx's SafeToRetry behaviour, which classify reads as a connection
+// lost before anything was sent, so the transaction is replayed.
+type errNotCommitted struct{ err error }
+
+func (e *errNotCommitted) Error() string {
+	return "retrysql: the transaction did not commit (checked after COMMIT's answer was lost): " + e.err.Error()
+}
+func (e *errNotCommitted) Unwrap() error     { return e.err }
+func (e *errNotCommitted) SafeToRetry() bool { return true }
+
+// checkedCommit commits tx, an attempt of RunInTx with the commit check
+// whose proof is proof: it returns nil when COMMIT succeeded or was found
+// committed, an errNotCommitted when it was found not committed, and
+// COMMIT's error otherwise.
+func (t *txSite) checkedCommit(tx *sql.Tx, proof commitProof) error {
+	err := t.facts.end(true, tx.Commit)
+	if err == nil {
+		t.check.committed(t.op.Context, t.checkDB)
+		return nil
+	}
+	if errors.Is(err, sql.ErrTxDone) {
+		return err
+	}
+	if res := t.policy.classify(err); res.Class != classify.ConnLost || res.Unsent {
+		return err // a definite answer
+	}
+	switch resolve(t.op.Context, t.checkDB, t.check, proof) {
+	case isCommitted:
+		t.r.stats.resolved[1].Add(1)
+		return nil
+	case notCommitted:
+		t.r.stats.resolved[0].Add(1)
+		return &errNotCommitted{err: err}
+	}
+	return err
+}
+
+// A resolution looks again after pollFirst, doubling the wait up to
+// pollMax (a server that is restarting is not pressed for an answer); it
+// gives up after resolveWithin when the context has no earlier deadline.
+const (
+	pollFirst     = 20 * time.Millisecond
+	pollMax       = 500 * time.Millisecond
+	resolveWithin = 15 * time.Second
+)
+
+// resolve looks, on fresh connections of db, until the transaction of
+// proof is settled, ctx ends or resolveWithin has passed (unknowable).
+func resolve(ctx context.Context, db *sql.DB, check commitCheck, proof commitProof) verdict {
+	ctx, cancel := context.WithTimeout(ctx, resolveWithin)
+	defer cancel()
+	for wait := pollFirst; ; wait = min(2*wait, pollMax) {
+		if v := lookOnce(ctx, db, check, proof); v != lookAgain {
+			return v
+		}
+		if sleep(ctx, wait) != nil {
+			return unknowable
+		}
+	}
+}
+
+func lookOnce(ctx context.Context, db *sql.DB, check commitCheck, proof commitProof) verdict {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return lookAgain
+	}
+	defer conn.Close()
+	return check.look(ctx, conn, proof)
+}
