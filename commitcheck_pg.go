@@ -11,23 +11,25 @@ import (
 // pgCheck is the commit check of PostgreSQL (10 and later), by
 // transaction id: the proof, first thing in the transaction, assigns it
 // one (txid_current; a transaction that then writes nothing still writes a
-// commit record). Its rules, for the transaction X:
+// commit record) and notes the server instance (start time, timeline,
+// system identifier). Its rules, for the transaction X, looking on a
+// primary only (a standby may not have replayed X yet):
 //
-//   - The look runs on a primary only: a standby may not have replayed X
-//     yet.
 //   - On the server instance that ran X (same start time), txid_status is
 //     the truth: committed, aborted, or in progress, which means X's
 //     backend may still be committing; it is terminated (only while it is
 //     still the backend running X) and the status asked again.
-//   - After a restart, or on another server (a promoted standby), X's id
-//     may have been given to another transaction: when X's first write
-//     never reached the disk or the standby, the server continues a
-//     history without X and hands its id out again. "aborted" or "in the
-//     future" still mean that X did not commit on the history the server
-//     continues, and "in progress" is waited out; but "committed" may be
-//     another transaction's, so it is unknowable. (No function tells a
-//     user which restart a checkpoint or a transaction id belongs to; a
-//     marker row would, at the cost of a write per transaction.)
+//   - On another instance, X's id may have been given to another
+//     transaction: a crash loses the assignment of an id whose first write
+//     had not reached the disk, and recovery hands it out again (measured:
+//     txid_current() gave the same id before and after a kill -9); a
+//     promoted standby continues a history that may lack X. "aborted" and
+//     "in the future" still mean that X did not commit on the history the
+//     server continues, and "in progress" is waited out. "committed" is
+//     X's own only when no crash recovery and no promotion happened since
+//     X's instance started: same system and timeline, and the statistics,
+//     which crash recovery resets, last reset before then. Otherwise it is
+//     unknowable. A server of another system tells nothing.
 type pgCheck struct{}
 
 func (pgCheck) prepare(context.Context, *sql.DB) error { return nil }
@@ -35,32 +37,40 @@ func (pgCheck) prepare(context.Context, *sql.DB) error { return nil }
 func (pgCheck) committed(context.Context, *sql.DB) {}
 
 func (pgCheck) prove(ctx context.Context, tx *sql.Tx) (commitProof, error) {
-	var id, pid, started int64
-	err := tx.QueryRowContext(ctx, "SELECT txid_current(), pg_backend_pid(), "+pgStarted).Scan(&id, &pid, &started)
-	if err != nil {
-		return commitProof{}, err
-	}
-	return commitProof{id: id, session: uint64(pid), started: started}, nil
+	var p commitProof
+	var pid int64
+	err := tx.QueryRowContext(ctx, "SELECT txid_current(), pg_backend_pid(), "+pgInstance).Scan(&p.id, &pid, &p.started, &p.timeline, &p.system)
+	p.session = uint64(pid)
+	return p, err
 }
 
-// pgStarted is when the server started, in microseconds since 1970: with
-// the pid, it tells one server instance from another.
-const pgStarted = "(extract(epoch FROM pg_postmaster_start_time()) * 1000000)::int8"
+// pgInstance tells a server instance: when it started (microseconds since
+// 1970), its timeline (0 on a standby) and its system identifier.
+const pgInstance = `(extract(epoch FROM pg_postmaster_start_time()) * 1000000)::int8,
+	CASE WHEN pg_is_in_recovery() THEN 0 ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int8 END,
+	(SELECT system_identifier FROM pg_control_system())`
 
-// pgServer tells which server a look runs on: when it started, and
-// whether it is a standby.
-const pgServer = "SELECT " + pgStarted + ", pg_is_in_recovery()"
+// pgServer tells which server a look runs on, and when its statistics
+// were last reset (crash recovery resets them; no value: now).
+const pgServer = "SELECT " + pgInstance + `,
+	COALESCE((SELECT (extract(epoch FROM stats_reset) * 1000000)::int8 FROM pg_stat_bgwriter), (extract(epoch FROM now()) * 1000000)::int8)`
 
 func (pgCheck) look(ctx context.Context, conn *sql.Conn, p commitProof) verdict {
-	var started int64
-	var standby bool
-	if err := conn.QueryRowContext(ctx, pgServer).Scan(&started, &standby); err != nil {
+	var started, timeline, system, reset int64
+	if err := conn.QueryRowContext(ctx, pgServer).Scan(&started, &timeline, &system, &reset); err != nil {
 		return lookAgain
 	}
-	if standby {
-		return lookAgain
+	switch {
+	case timeline == 0:
+		return lookAgain // a standby
+	case system != p.system:
+		return unknowable
 	}
 	same := started == p.started
+	// X's id is X's alone here when no crash recovery (which resets the
+	// statistics) and no promotion (a new timeline) came after X's
+	// instance started.
+	unshared := same || (timeline == p.timeline && reset < p.started)
 	var status sql.NullString
 	err := conn.QueryRowContext(ctx, "SELECT txid_status($1)", p.id).Scan(&status)
 	var pgErr *pgconn.PgError
@@ -75,7 +85,7 @@ func (pgCheck) look(ctx context.Context, conn *sql.Conn, p commitProof) verdict 
 	case !status.Valid:
 		return unknowable // too old: its status is gone
 	case status.String == "committed":
-		if same {
+		if unshared {
 			return isCommitted
 		}
 		return unknowable

@@ -29,11 +29,21 @@ func idleCheck(inner driver.Conn) func() error {
 		if pg.IsClosed() {
 			return driver.ErrBadConn
 		}
-		closed, pending := p.peek()
-		switch {
-		case closed:
-			return driver.ErrBadConn
-		case pending:
+		for try := 0; ; try++ {
+			closed, pending := p.peek()
+			switch {
+			case closed:
+				return driver.ErrBadConn
+			case !pending:
+				return nil
+			case try == 3:
+				// Bytes pgx will not take in time (CheckConn reads for
+				// a millisecond, which a busy machine may not give its
+				// reader): a connection whose server spoke unasked is
+				// not trusted with a statement whose outcome must be
+				// known.
+				return driver.ErrBadConn
+			}
 			// Let pgx read what is there (a FATAL closes the connection; a
 			// notice or a notification is handled as pgx handles it).
 			// CheckConn, not Ping: bytes are already waiting, so a read
@@ -43,6 +53,5 @@ func idleCheck(inner driver.Conn) func() error {
 				return driver.ErrBadConn
 			}
 		}
-		return nil
 	}
 }

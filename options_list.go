@@ -298,9 +298,9 @@ func WithIdempotentQueries(isIdempotent func(query string) bool) Option {
 // transaction is replayed; anything else, or no answer before the context
 // ends (at most 15 s): ErrAmbiguousCommit, as without the check. Nothing
 // is reported committed that the server has not committed. On PostgreSQL
-// a lost COMMIT stays unknown when the server restarted or failed over in
-// between and the transaction's id says committed (the id may have been
-// given again). On MySQL and MariaDB the proof is a row in the table
+// a lost COMMIT stays unknown when the server crashed or failed over in
+// between and the transaction's id says committed (recovery may have
+// given the id again). On MySQL and MariaDB the proof is a row in the table
 // retrysql_commit_markers, created on demand (the handle's user needs
 // CREATE once, then INSERT, SELECT and DELETE on it) and cleaned of rows
 // older than ten minutes. Stats.Resolved counts the answers. Read-only
