@@ -127,10 +127,13 @@ func (r *Rules) Classify(err error) Result {
 	if _, ok := find[*pgconn.ConnectError](err); ok || isDial(err) {
 		// A failed connect, whatever its cause (a refused host, 57P03 from
 		// a server starting up, a join of per-host errors): nothing ran.
-		// One that no rule knows (no host accepted a read-write session
-		// while a failover promotes one) is a connection not yet made.
+		// One that no rule knows and that carries no server code (no host
+		// accepted a read-write session while a failover promotes one) is
+		// a connection not yet made. A server's refusal with a code no
+		// rule knows (a database that does not exist, a setting the server
+		// does not have) stays permanent: connecting again gets the same.
 		res.Connect = true
-		if !known {
+		if !known && res.Code == "" {
 			res.Class = ConnLost
 		}
 		if res.Class == ConnLost {

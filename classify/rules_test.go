@@ -163,6 +163,8 @@ func TestEngineMessages(t *testing.T) {
 			classify.Result{Class: classify.ConnLost, Code: "08P01"}},
 		{"PgBouncer pool full at connect", wiretest.PGError{When: wiretest.OnConnect, Code: "08P01", Severity: "FATAL", Message: "no more connections allowed (max_client_conn)"},
 			classify.Result{Class: classify.ConnLost, Code: "08P01", Unsent: true, Connect: true}},
+		{"PostgreSQL unknown setting at connect", wiretest.PGError{When: wiretest.OnConnect, Code: "42704", Severity: "FATAL", Message: `unrecognized configuration parameter "deadlock_timeot"`},
+			classify.Result{Class: classify.Permanent, Code: "42704", Connect: true}},
 		{"PostgreSQL real protocol violation", wiretest.PGError{Code: "08P01", Message: "invalid frontend message type 0"},
 			classify.Result{Class: classify.Permanent, Code: "08P01"}},
 		{"PostgreSQL other XX000", wiretest.PGError{Code: "XX000", Message: "could not open relation with OID 16384"},
