@@ -103,6 +103,11 @@ func StartPatroni(t testing.TB, nodes int) *Patroni {
 	if err := p.WaitStreaming(ctx, 0, nodes-1); err != nil {
 		t.Fatal(err)
 	}
+	if nodes > 1 {
+		if err := p.WaitSynchronous(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
 	started()
 	t.Logf("Patroni cluster of %d nodes (leader %s, etcd %s) started in %v", nodes, p.nodes[0].pg.Addr(), etcdURL, time.Since(began).Round(time.Millisecond))
 	return p
@@ -177,6 +182,7 @@ bootstrap:
     loop_wait: 1
     retry_timeout: 4
     maximum_lag_on_failover: 1048576
+    synchronous_mode: true
     postgresql:
       use_pg_rewind: true
       parameters:

@@ -88,6 +88,23 @@ func (p *Patroni) WaitStreaming(ctx context.Context, leader, replicas int) error
 	})
 }
 
+// WaitSynchronous returns once the leader has a synchronous standby
+// (pg_stat_replication's sync_state is 'sync'), which Patroni's
+// synchronous mode names once a replica streams.
+func (p *Patroni) WaitSynchronous(ctx context.Context, leader int) error {
+	const q = "SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')"
+	return waitFor(ctx, func(ctx context.Context) error {
+		var got int
+		if err := queryOn(ctx, "pgx", p.nodes[leader].pg.adminDSN(), q, &got); err != nil {
+			return err
+		}
+		if got == 0 {
+			return fmt.Errorf("%s has no synchronous standby yet", p.nodes[leader].pg.name)
+		}
+		return nil
+	})
+}
+
 // Crash kills node n's Patroni and its postmaster with SIGKILL (each PID
 // checked first: its YAML, its data directory), as a crash of the machine
 // would, and returns once both have exited. Killing only Patroni would
