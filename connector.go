@@ -113,6 +113,7 @@ func (connectSite) place() Place                   { return PlaceConnect }
 func (connectSite) funds() bool                    { return false }
 func (connectSite) atConnect() bool                { return true }
 func (connectSite) paced(res classify.Result) bool { return false }
+func (connectSite) outer() bool                    { return false }
 
 func (connectSite) decide(ctx context.Context, p *policy, err error, res classify.Result) decision {
 	if res.Class == classify.Permanent {

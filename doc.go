@@ -103,6 +103,9 @@
 //	WithRetrier            yes                   yes
 //	WithIdempotentQueries  yes
 //	WithCommitCheck        yes     yes           yes
+//	WithRetryIf                    yes      yes  yes
+//	WithAttemptTimeout             yes      yes  yes
+//	WithMaxRetryAfter              yes      yes  yes
 //
 // (A test keeps this table current.)
 package retrysql

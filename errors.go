@@ -82,6 +82,9 @@ const (
 	// ReasonAmbiguous: the outcome is unknown and retrying could run the
 	// work twice.
 	ReasonAmbiguous
+	// ReasonRetryAfter: the server asked to wait longer than the loop
+	// honours (RetryAfter, WithMaxRetryAfter).
+	ReasonRetryAfter
 )
 
 var reasonText = [...]string{
@@ -93,6 +96,7 @@ var reasonText = [...]string{
 	ReasonBudget:      "retry budget exhausted",
 	ReasonCircuitOpen: "circuit breaker open",
 	ReasonAmbiguous:   "outcome unknown, not retried",
+	ReasonRetryAfter:  "server asked to wait longer than the maximum",
 }
 
 // String describes the reason in a few words.
@@ -105,8 +109,8 @@ func (r Reason) String() string {
 
 // Name returns r's short name, from a bounded set fit for metrics and
 // log attributes: "permanent", "attempts", "max_elapsed", "deadline",
-// "canceled", "budget", "circuit_open", "ambiguous"; "retrysql" for a
-// value outside them.
+// "canceled", "budget", "circuit_open", "ambiguous", "retry_after";
+// "retrysql" for a value outside them.
 func (r Reason) Name() string {
 	if int(r) < len(reasonTypes) {
 		return reasonTypes[r]
@@ -172,13 +176,14 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("retrysql: %s after %d attempts: %v", reason, e.Attempts, e.Err)
 }
 
-var reasonTypes = [...]string{"permanent", "attempts", "max_elapsed", "deadline", "canceled", "budget", "circuit_open", "ambiguous"}
+var reasonTypes = [...]string{"permanent", "attempts", "max_elapsed", "deadline", "canceled", "budget", "circuit_open", "ambiguous", "retry_after"}
 
 // ErrorType returns a short name of the failure from a bounded set, for
 // metrics and traces (OpenTelemetry's semconv.ErrorType reads it): the
 // vendor code of the last error when it has one ("40001", "1213"),
 // otherwise why retrying stopped ("attempts", "max_elapsed", "deadline",
-// "canceled", "budget", "circuit_open", "ambiguous", "permanent").
+// "canceled", "budget", "circuit_open", "ambiguous", "retry_after",
+// "permanent").
 func (e *Error) ErrorType() string {
 	if e.Result.Code != "" {
 		return e.Result.Code

@@ -3,7 +3,6 @@ package retrysql
 import (
 	"context"
 	"database/sql/driver"
-	"errors"
 	"time"
 
 	"github.com/retrysql/retrysql/classify"
@@ -31,6 +30,10 @@ type site interface {
 	// paced reports whether a retry after res is paced by admission
 	// control alone: no delay, no budget.
 	paced(res classify.Result) bool
+	// outer reports whether the attempts run the application's own code
+	// (Do's op, RunInTx's fn), which WithAttemptTimeout bounds and whose
+	// errors WithRetryIf judges.
+	outer() bool
 }
 
 // A decision is a site's verdict on a failed attempt.
@@ -122,7 +125,16 @@ func loop[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(con
 		if st.attempt > 0 {
 			r.stats.retried(st.lastRes)
 		}
-		v, err := attempt(ctx, op, done)
+		var (
+			v     T
+			err   error
+			fired bool // the attempt's own bound passed (WithAttemptTimeout)
+		)
+		if p.attemptTimeout > 0 && s.outer() {
+			v, fired, err = bounded(ctx, p.attemptTimeout, op, done)
+		} else {
+			v, err = attempt(ctx, op, done)
+		}
 		if err == driver.ErrSkip {
 			// Not a failure: the driver asks database/sql to take another
 			// path (prepare, then execute), which comes back here.
@@ -144,9 +156,13 @@ func loop[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(con
 			st.end = EndSuccess
 			return v, nil
 		}
-		res := p.classify(err)
+		res, hint, marked := p.judge(err, s.outer())
+		var timedOut bool
+		if fired {
+			res, timedOut, err = p.timedOut(err, res, marked)
+		}
 		if done != nil {
-			o := outcome(ctx, err, res, s)
+			o := outcome(ctx, err, res, s, timedOut)
 			if o == OutcomeFailure {
 				failure := err // a copy: taking err's address would move it to the heap on every call
 				r.failed.Store(&failure)
@@ -162,6 +178,11 @@ func loop[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(con
 		}
 
 		d := s.decide(ctx, p, err, res)
+		if d.act != stop && IsNoRetry(ctx) {
+			// Retries are off (NoRetry): no retry here, and none by
+			// database/sql on another connection either.
+			d = stopWith(ReasonAttempts, nil)
+		}
 		switch {
 		case d.act == handOff:
 			st.end = EndHandedOff
@@ -178,8 +199,15 @@ func loop[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(con
 		}
 		paced := s.paced(res)
 		var delay time.Duration
+		strat := p.strategy(res, s.atConnect() || res.Connect)
 		if !paced {
-			delay = p.strategy(res, s.atConnect() || res.Connect).Delay(st.attempt, st.prev)
+			delay = strat.Delay(st.attempt, st.prev)
+		}
+		if hint > 0 {
+			var ok bool
+			if delay, ok = p.hinted(strat, st.attempt, st.prev, delay, hint); !ok {
+				return zero, r.giveUp(ctx, p, s, st, err, res, ReasonRetryAfter, nil)
+			}
 		}
 		now := time.Now()
 		wake := now.Add(delay)
@@ -246,12 +274,17 @@ func attempt[T any](ctx context.Context, op func(context.Context) (T, error), do
 // a restart or a network blip while the server may be fine); the pool
 // replaces it, and whether the new one can be made is what counts. An
 // operation run with Do has only itself to go by: a lost connection there
-// is a failure.
-func outcome(ctx context.Context, err error, res classify.Result, s site) Outcome {
-	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+// is a failure, as is, anywhere, an answer that the server cannot serve
+// now (Unavailable). An attempt that outlasted its own bound
+// (WithAttemptTimeout, timedOut) is a lost connection, not the caller's
+// cancellation.
+func outcome(ctx context.Context, err error, res classify.Result, s site, timedOut bool) Outcome {
+	if !timedOut && (ctx.Err() != nil || contextError(err)) {
 		return OutcomeIgnored
 	}
 	switch {
+	case res.Unavailable:
+		return OutcomeFailure
 	case s.place() == PlaceConnect || s.atConnect() || res.Connect:
 		if res.Class == classify.ConnLost || res.Class == classify.Transient {
 			return OutcomeFailure

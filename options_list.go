@@ -39,6 +39,7 @@ var (
 		&kindClassAttempts, &kindMaxElapsed, &kindIdempotent, &kindBudget, &kindBudgetClasses,
 		&kindBreaker, &kindOnRetry, &kindOnGiveUp, &kindOnComplete, &kindLogger, &kindAdmission,
 		&kindRetrier, &kindIdempotentQueries, &kindCommitCheck,
+		&kindRetryIf, &kindAttemptTimeout, &kindMaxRetryAfter,
 	}
 )
 

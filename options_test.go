@@ -39,6 +39,9 @@ var sampleOption = map[string]func() Option{
 	"WithRetrier":           func() Option { return WithRetrier(&Retrier{}) },
 	"WithIdempotentQueries": func() Option { return WithIdempotentQueries(ReadOnlyQuery) },
 	"WithCommitCheck":       func() Option { return WithCommitCheck(false) }, // true needs a real driver (integration)
+	"WithRetryIf":           func() Option { return WithRetryIf(func(error) bool { return false }) },
+	"WithAttemptTimeout":    func() Option { return WithAttemptTimeout(time.Second) },
+	"WithMaxRetryAfter":     func() Option { return WithMaxRetryAfter(time.Minute) },
 }
 
 type okConnector struct{}

@@ -33,11 +33,34 @@ const DefaultTxAbortedAttempts = 50
 // times immediate retry's wherever contention is high. A lock or a
 // connection limit takes longer to clear; a server that went away needs
 // seconds.
+//
+// DefaultTxAbortedStrategy, DefaultTransientStrategy and
+// DefaultConnLostStrategy return them, to copy and tune:
+//
+//	s := retrysql.DefaultTransientStrategy()
+//	s.Max = 10 * time.Second
+//	r, err := retrysql.NewRetrier(retrysql.WithStrategy(classify.Transient, s))
 var (
 	defaultTxAborted = strategy.Decorrelated{Initial: 2 * time.Millisecond, Max: 200 * time.Millisecond}
 	defaultTransient = strategy.EqualJitter{Initial: 20 * time.Millisecond, Max: 2 * time.Second, Base: 2}
 	defaultConnLost  = strategy.EqualJitter{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Base: 2}
 )
+
+// DefaultTxAbortedStrategy returns the strategy of the retries after a
+// tx-aborted error unless WithStrategy or WithCodeStrategy sets one:
+// decorrelated jitter from 2ms to 200ms.
+func DefaultTxAbortedStrategy() strategy.Decorrelated { return defaultTxAborted }
+
+// DefaultTransientStrategy returns the strategy of the retries after a
+// transient error unless WithStrategy or WithCodeStrategy sets one: equal
+// jitter from 20ms, doubling, to 2s.
+func DefaultTransientStrategy() strategy.EqualJitter { return defaultTransient }
+
+// DefaultConnLostStrategy returns the strategy of the retries after a
+// lost connection and after a failed connect, unless WithStrategy,
+// WithConnectStrategy or WithCodeStrategy sets one: equal jitter from
+// 100ms, doubling, to 5s.
+func DefaultConnLostStrategy() strategy.EqualJitter { return defaultConnLost }
 
 // policy is what decides, for one operation, whether and when to retry. It
 // is immutable once built, so a Retrier's policy is shared by every call
@@ -58,14 +81,20 @@ type policy struct {
 	maxElapsed    time.Duration
 	idempotent    bool
 	commitCheck   bool
+	// retryIf, attemptTimeout: WithRetryIf's and WithAttemptTimeout's,
+	// for the sites of Do and RunInTx.
+	retryIf        func(error) bool
+	attemptTimeout time.Duration
+	// maxRetryAfter is the longest hint waited for; 0 means
+	// DefaultMaxRetryAfter.
+	maxRetryAfter time.Duration
 	obs           observers
 }
 
+// classify classifies err: a marker decides, then the classifier.
 func (p *policy) classify(err error) classify.Result {
-	if p.classifier == nil {
-		return classify.Default.Classify(err)
-	}
-	return p.classifier.Classify(err)
+	res, _, _ := p.judge(err, false)
+	return res
 }
 
 // attempts is the attempt limit after an error of class.

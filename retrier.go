@@ -140,9 +140,9 @@ func DoValue[T any](ctx context.Context, r *Retrier, op func(context.Context) (T
 		return zero, err
 	}
 	o := &opCtx{Context: ctx}
-	return run(o, r, p, (*opSite)(o), func(context.Context) (T, error) {
+	return run(o, r, p, (*opSite)(o), func(ctx context.Context) (T, error) {
 		o.startAttempt()
-		return op(o)
+		return op(ctx) // o, or derived from it (WithAttemptTimeout)
 	})
 }
 
@@ -154,6 +154,7 @@ func (s *opSite) place() Place                   { return PlaceOperation }
 func (s *opSite) funds() bool                    { return true }
 func (s *opSite) atConnect() bool                { return (*opCtx)(s).connectFailed.Load() }
 func (s *opSite) paced(res classify.Result) bool { return false }
+func (s *opSite) outer() bool                    { return true }
 
 func (s *opSite) decide(ctx context.Context, p *policy, err error, res classify.Result) decision {
 	if res.StaleStatement && (*opCtx)(s).stale.Load() {

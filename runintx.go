@@ -112,18 +112,18 @@ func RunInTxValue[T any](ctx context.Context, db TxBeginner, opts *sql.TxOptions
 			return zero, fmt.Errorf("retrysql: WithCommitCheck: %w", err)
 		}
 	}
-	return run(&t.op, r, p, t, func(context.Context) (T, error) {
-		return admitted(t, func(ctx context.Context) (T, error) { return txAttempt(ctx, t, db, opts, fn) })
+	return run(&t.op, r, p, t, func(ctx context.Context) (T, error) {
+		return admitted(ctx, t, func(ctx context.Context) (T, error) { return txAttempt(ctx, t, db, opts, fn) })
 	})
 }
 
-// admitted runs one attempt of t's transaction, body, after forgetting the
-// previous attempt's facts and under an admission permit when t has a
-// controller.
-func admitted[T any](t *txSite, body func(context.Context) (T, error)) (v T, err error) {
+// admitted runs one attempt of t's transaction, body, with ctx (t's
+// opCtx, or a context derived from it that bounds the attempt), after
+// forgetting the previous attempt's facts and under an admission permit
+// when t has a controller (the wait for it is part of the attempt).
+func admitted[T any](ctx context.Context, t *txSite, body func(context.Context) (T, error)) (v T, err error) {
 	var zero T
 	t.op.startAttempt()
-	ctx := context.Context(&t.op)
 	if t.adm.ctl != nil {
 		permit, aerr := t.adm.admit(ctx)
 		if aerr != nil {

@@ -61,6 +61,7 @@ func (s *stmtSite) place() Place                   { return PlaceStatement }
 func (s *stmtSite) funds() bool                    { return true }
 func (s *stmtSite) atConnect() bool                { return s.reviving }
 func (s *stmtSite) paced(res classify.Result) bool { return false }
+func (s *stmtSite) outer() bool                    { return false }
 
 // stale reports whether a stale-statement error will recur: the statement
 // is one the application prepared, or one prepared on the connection under

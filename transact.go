@@ -79,8 +79,8 @@ func TransactValue[T any](ctx context.Context, readOnly bool, attempt func(ctx c
 	t := &txSite{readOnly: readOnly, r: r, policy: p}
 	t.op.Context, t.op.tx = ctx, &t.facts
 	t.admitFor(ctx, r, nil, ctl)
-	return run(&t.op, r, p, t, func(context.Context) (T, error) {
-		return admitted(t, func(ctx context.Context) (T, error) {
+	return run(&t.op, r, p, t, func(ctx context.Context) (T, error) {
+		return admitted(ctx, t, func(ctx context.Context) (T, error) {
 			v, err := attempt(ctx, TxAttempt{t})
 			if err != nil {
 				return zero, err

@@ -34,6 +34,7 @@ type txSite struct {
 func (t *txSite) place() Place    { return PlaceTransaction }
 func (t *txSite) funds() bool     { return true }
 func (t *txSite) atConnect() bool { return t.op.connectFailed.Load() }
+func (t *txSite) outer() bool     { return true }
 
 // paced: under admission, contention is paced by the permits.
 func (t *txSite) paced(res classify.Result) bool { return t.adm.ctl != nil && res.Contention }

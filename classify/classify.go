@@ -98,11 +98,16 @@ type Result struct {
 	// (a pgx *pgconn.ConnectError, whatever it carries, or a failed dial):
 	// nothing of the request ran, and a retry waits as for connecting.
 	Connect bool
+	// Unavailable is true when the server answered that it cannot serve
+	// now (an HTTP 502, 503 or 504; see retrysql's Classified): a circuit
+	// breaker counts the attempt as a failure of the server, wherever it
+	// ran. No built-in rule sets it.
+	Unavailable bool
 }
 
 // String formats r as "class" or "class code", followed by the facts that
 // are set ("unsent", "contention", "read-only", "stale statement",
-// "connect").
+// "connect", "unavailable").
 func (r Result) String() string {
 	s := r.Class.String()
 	if r.Code != "" {
@@ -111,7 +116,7 @@ func (r Result) String() string {
 	for _, f := range [...]struct {
 		set  bool
 		name string
-	}{{r.Unsent, "unsent"}, {r.Contention, "contention"}, {r.ReadOnly, "read-only"}, {r.StaleStatement, "stale statement"}, {r.Connect, "connect"}} {
+	}{{r.Unsent, "unsent"}, {r.Contention, "contention"}, {r.ReadOnly, "read-only"}, {r.StaleStatement, "stale statement"}, {r.Connect, "connect"}, {r.Unavailable, "unavailable"}} {
 		if f.set {
 			s += " " + f.name
 		}

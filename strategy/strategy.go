@@ -14,6 +14,10 @@
 //
 // U(a, b) is a uniform random duration in [a, b], both ends included.
 //
+// A server's hint (a Retry-After) lengthens any strategy's delay, never
+// shortens it; a strategy that implements [Hinter], such as [FollowHint],
+// decides itself.
+//
 // Every strategy is a small value type with exported fields and no state:
 // what one operation needs (the retry number, the previous delay) is passed
 // to [Strategy.Delay], so one value can serve any number of goroutines at

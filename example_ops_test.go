@@ -1,0 +1,195 @@
+package retrysql_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/retrysql/retrysql"
+	"github.com/retrysql/retrysql/classify"
+	"github.com/retrysql/retrysql/strategy"
+)
+
+// The examples of the markers an operation returns, NoRetry and the
+// options of operations.
+
+var errQueueBusy = errors.New("queue busy")
+
+func ExampleRetryable() {
+	r, err := retrysql.NewRetrier(quick...)
+	if err != nil {
+		panic(err)
+	}
+	attempts := 0
+	err = retrysql.Do(context.Background(), r, func(ctx context.Context) error {
+		attempts++
+		if attempts < 3 {
+			// A plain error is permanent; this one is known to pass.
+			return retrysql.Retryable(fmt.Errorf("publish: %w", errQueueBusy))
+		}
+		return nil
+	}, retrysql.WithStrategy(classify.Transient, strategy.Fixed{Interval: time.Millisecond}))
+	fmt.Println(attempts, err)
+	// Output: 3 <nil>
+}
+
+func ExamplePermanent() {
+	r, err := retrysql.NewRetrier(quick...)
+	if err != nil {
+		panic(err)
+	}
+	attempts := 0
+	err = retrysql.Do(context.Background(), r, func(ctx context.Context) error {
+		attempts++
+		// The server deadlocked, but the work cannot be done again.
+		return retrysql.Permanent(fmt.Errorf("charge card: %w", deadlockError))
+	})
+	fmt.Println(attempts, errors.Is(err, deadlockError))
+	// Output: 1 true
+}
+
+func ExampleClassified() {
+	r, err := retrysql.NewRetrier(
+		retrysql.WithCodeStrategy("RATE", strategy.Fixed{Interval: time.Millisecond}),
+	)
+	if err != nil {
+		panic(err)
+	}
+	calls := 0
+	err = retrysql.Do(context.Background(), r, func(ctx context.Context) error {
+		calls++
+		if calls == 1 {
+			// Transient, with a code that chooses its strategy and is counted.
+			return retrysql.Classified(errors.New("rate limited"), classify.Result{Class: classify.Transient, Code: "RATE"})
+		}
+		return nil
+	})
+	fmt.Println(err, r.Stats().RetriesByCode["RATE"])
+	// Output: <nil> 1
+}
+
+func ExampleRetryAfter() {
+	r, err := retrysql.NewRetrier(
+		retrysql.WithOnRetry(func(e retrysql.Event) { fmt.Println("waiting", e.Delay) }),
+	)
+	if err != nil {
+		panic(err)
+	}
+	calls := 0
+	err = retrysql.Do(context.Background(), r, func(ctx context.Context) error {
+		calls++
+		if calls == 1 {
+			// The server asked for 50ms: more than the strategy's 10-20ms.
+			return retrysql.RetryAfter(errors.New("throttled"), 50*time.Millisecond)
+		}
+		return nil
+	})
+	fmt.Println(err)
+	// Output:
+	// waiting 50ms
+	// <nil>
+}
+
+func ExampleWithMaxRetryAfter() {
+	r, err := retrysql.NewRetrier(retrysql.WithMaxRetryAfter(time.Second))
+	if err != nil {
+		panic(err)
+	}
+	err = retrysql.Do(context.Background(), r, func(ctx context.Context) error {
+		return retrysql.RetryAfter(errors.New("maintenance"), time.Hour)
+	})
+	// Not retried: the caller learns at once.
+	var e *retrysql.Error
+	fmt.Println(errors.As(err, &e) && e.Reason == retrysql.ReasonRetryAfter, retrysql.Attempts(err))
+	// Output: true 1
+}
+
+func ExampleWithRetryIf() {
+	r, err := retrysql.NewRetrier(quick...)
+	if err != nil {
+		panic(err)
+	}
+	attempts := 0
+	err = retrysql.Do(context.Background(), r, func(ctx context.Context) error {
+		attempts++
+		if attempts < 3 {
+			return errQueueBusy
+		}
+		return nil
+	},
+		retrysql.WithRetryIf(func(err error) bool { return errors.Is(err, errQueueBusy) }),
+		retrysql.WithStrategy(classify.Transient, strategy.Fixed{Interval: time.Millisecond}))
+	fmt.Println(attempts, err)
+	// Output: 3 <nil>
+}
+
+func ExampleNoRetry() {
+	lockNotAvailable := &pgconn.PgError{Code: "55P03", Message: "could not obtain lock on row"}
+	const claim = "SELECT id FROM jobs WHERE id = 1 FOR UPDATE NOWAIT"
+	flakyDriver.reset(claim, lockNotAvailable, lockNotAvailable, lockNotAvailable)
+	c, err := retrysql.NewConnector(flakyDriver.connector())
+	if err != nil {
+		panic(err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+
+	// Locked by another worker: skip the job now, do not wait for it.
+	var id int
+	err = db.QueryRowContext(retrysql.NoRetry(context.Background()), claim).Scan(&id)
+	fmt.Println(err == lockNotAvailable, flakyDriver.count(claim))
+	// Output: true 1
+}
+
+func ExampleWithAttemptTimeout() {
+	r, err := retrysql.NewRetrier(quick...)
+	if err != nil {
+		panic(err)
+	}
+	attempts := 0
+	err = retrysql.Do(retrysql.Idempotent(context.Background()), r, func(ctx context.Context) error {
+		attempts++
+		if attempts == 1 {
+			<-ctx.Done() // no answer: the attempt's 20ms run out
+			return ctx.Err()
+		}
+		return nil
+	}, retrysql.WithAttemptTimeout(20*time.Millisecond))
+	fmt.Println(attempts, err)
+
+	// Not idempotent: the work may have been done, and is not done again.
+	err = retrysql.Do(context.Background(), r, func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}, retrysql.WithAttemptTimeout(20*time.Millisecond))
+	fmt.Println(errors.Is(err, retrysql.ErrAttemptTimeout), errors.Is(err, retrysql.ErrAmbiguous))
+	// Output:
+	// 2 <nil>
+	// true true
+}
+
+func ExampleDefaultTransientStrategy() {
+	s := retrysql.DefaultTransientStrategy() // a copy, to tune
+	s.Max = 10 * time.Second
+	_, err := retrysql.NewRetrier(retrysql.WithStrategy(classify.Transient, s))
+	fmt.Println(s.Initial, s.Max, err)
+	// Output: 20ms 10s <nil>
+}
+
+func ExampleDefaultTxAbortedStrategy() {
+	s := retrysql.DefaultTxAbortedStrategy()
+	fmt.Println(s.Initial, s.Max)
+	// Output: 2ms 200ms
+}
+
+func ExampleDefaultConnLostStrategy() {
+	s := retrysql.DefaultConnLostStrategy()
+	s.Initial = 50 * time.Millisecond
+	_, err := retrysql.NewRetrier(retrysql.WithConnectStrategy(s))
+	fmt.Println(s.Initial, s.Max, err)
+	// Output: 50ms 5s <nil>
+}
