@@ -145,6 +145,10 @@ type Strategy struct {
 	// Handle, if set, returns the options of the run's database handle
 	// (a fresh admission controller, say).
 	Handle func(Cell) []retrysql.Option
+	// Pgx, if set, makes the strategy pgx-native (Runner, Raw and Handle
+	// are unused): each run calls it for its runner, nil when the
+	// strategy does not apply to the cell, and has a pgxpool of its own.
+	Pgx func(Cell) (*PgxRun, error)
 }
 
 // Admission is the strategy of retrysql's admission control with the
@@ -279,6 +283,9 @@ type DSNs struct{ Postgres, MySQL string }
 // RunOne runs one strategy on one cell for d (or the length of the cell's
 // phases), in one process or, if the cell says so, in several.
 func RunOne(ctx context.Context, dsns DSNs, c Cell, s Strategy, d time.Duration, seed uint64) (Sample, bool, error) {
+	if s.Pgx != nil {
+		return runPgxOne(ctx, dsns, c, s, d, seed)
+	}
 	if s.Runner(c) == nil {
 		return Sample{}, false, nil
 	}
@@ -313,6 +320,12 @@ func RunOne(ctx context.Context, dsns DSNs, c Cell, s Strategy, d time.Duration,
 	if err != nil {
 		return Sample{}, false, err
 	}
+	return finish(c, res, check, smp, trace), true, nil
+}
+
+// finish completes smp with what a run measured (res) and its
+// verification (check); trace is the admission limit's, if sampled.
+func finish(c Cell, res workload.Result, check workload.Check, smp Sample, trace []limitAt) Sample {
 	smp.PerSecond, smp.P50, smp.P99, smp.Max = res.PerSecond(), res.Percentile(50), res.Percentile(99), res.Percentile(100)
 	if c.ColdWorkers > 0 && res.Elapsed > 0 {
 		smp.PerSecond = float64(res.Committed-res.Cold) / res.Elapsed.Seconds()
@@ -329,7 +342,7 @@ func RunOne(ctx context.Context, dsns DSNs, c Cell, s Strategy, d time.Duration,
 		smp.ViolationDetails = fmt.Sprintf("%+v", check)
 	}
 	smp.Phases = phaseStats(c.Phases, res.Timeline, trace)
-	return smp, true, nil
+	return smp
 }
 
 // open opens the handle of a run.

@@ -4,6 +4,11 @@
 // interleaved, repeated, and prints the table of BENCHMARKS.md.
 //
 //	go run ./integration/cmd/contention -duration 3s -reps 3
+//
+// With -pgx, the pgx-native rows (pgxretry.RunInTx on a pgxpool) run
+// beside the database/sql ones on the PostgreSQL cells:
+//
+//	go run ./integration/cmd/contention -pgx -cells PG -duration 5s -reps 3 -strategies "retrysql default,retrysql admission"
 package main
 
 import (
@@ -29,6 +34,7 @@ func main() {
 	onlyS := flag.String("strategies", "", "run only the strategies whose name contains one of these comma-separated texts")
 	oracle := flag.String("fixed", "", "also run admission with these fixed limits, comma-separated (e.g. 1,2,4)")
 	checked := flag.Bool("commitcheck", false, "also run retrysql's default and admission with the commit check on")
+	pgxNative := flag.Bool("pgx", false, "also run retrysql's default and admission through pgxretry on a pgxpool, without database/sql (PostgreSQL cells of one process; -strategies \"retrysql default\" selects both kinds)")
 	targets := flag.String("variants", "", "also run admission with these settings, comma-separated: t<abort target>q<queue threshold>w<min window>, e.g. t0.2q2w16,t0.2q-1w32")
 	flag.Parse()
 	if *d <= 0 || *reps < 1 {
@@ -64,6 +70,9 @@ func main() {
 	}
 	if *checked {
 		candidates = append(candidates, contention.CommitChecked()...)
+	}
+	if *pgxNative {
+		candidates = append(candidates, contention.PgxStrategies()...)
 	}
 	if *targets != "" {
 		for _, f := range strings.Split(*targets, ",") {

@@ -1,0 +1,360 @@
+package gormretry_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/retrysql/retrysql"
+	"github.com/retrysql/retrysql/gormretry"
+)
+
+type account struct {
+	ID      int64 `gorm:"primaryKey;autoIncrement:false"`
+	Balance int64
+}
+
+// TestReplaysInjectedFailures: a serialization failure, a deadlock
+// (PostgreSQL) and a deadlock (MariaDB) raised twice by the server inside
+// fn are replayed: fn runs three times, in three transactions, and the
+// value of the third is returned. On retrysql's drivers the handle's
+// Retrier counts the replays.
+func TestReplaysInjectedFailures(t *testing.T) {
+	ctx := context.Background()
+	for _, d := range dialects {
+		codes := []string{"1213"}
+		if d.pg() {
+			codes = []string{"40001", "40P01"}
+		}
+		for _, code := range codes {
+			t.Run(d.String()+"/"+code, func(t *testing.T) {
+				admin := d.admin(t)
+				name := "rs_gormretry_flaky_" + code
+				flaky(t, d, admin, name, code, 2)
+				db, pool := d.counted(t, nil)
+				var runs atomic.Int32
+				n, err := gormretry.RunInTxValue(ctx, db, nil, func(tx *gorm.DB) (int64, error) {
+					runs.Add(1)
+					var n int64
+					err := tx.Raw("SELECT " + name + "()").Scan(&n).Error
+					return n, err
+				})
+				if err != nil || n != 3 || runs.Load() != 3 || pool.begins.Load() != 3 {
+					t.Fatalf("got %d, %v after %d runs and %d BEGINs; want 3, nil after 3 and 3", n, err, runs.Load(), pool.begins.Load())
+				}
+				sqlDB, _ := db.DB()
+				if r, ok := retrysql.RetrierOf(sqlDB); ok {
+					if st := r.Stats(); st.RetriesByCode[code] != 2 {
+						t.Fatalf("the handle's Retrier counted %v, want 2 retries of %s", st.RetriesByCode, code)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestReplaysRealConflicts: two transactions that really conflict, met at
+// a barrier on their first run: a deadlock (rows locked in opposite
+// orders, on both servers) and a serialization failure (PostgreSQL
+// SERIALIZABLE, each reading what the other writes). One of them is
+// replayed once: three runs in all, both committed.
+func TestReplaysRealConflicts(t *testing.T) {
+	ctx := context.Background()
+	for _, d := range dialects {
+		kinds := []string{"deadlock"}
+		if d.pg() {
+			kinds = append(kinds, "serialization")
+		}
+		for _, kind := range kinds {
+			t.Run(d.String()+"/"+kind, func(t *testing.T) {
+				admin := d.admin(t)
+				tbl := "rs_gormretry_conflict"
+				table(t, admin, tbl, "id INT PRIMARY KEY, balance BIGINT NOT NULL")
+				exec(t, admin, "INSERT INTO "+tbl+" VALUES (1, 100), (2, 100)")
+				db, pool := d.counted(t, nil)
+				var (
+					runs    atomic.Int32
+					arrived sync.WaitGroup
+					wg      sync.WaitGroup
+					errs    [2]error
+				)
+				arrived.Add(2)
+				barrier := func() {
+					arrived.Done()
+					arrived.Wait()
+				}
+				opts := &sql.TxOptions{}
+				if kind == "serialization" {
+					opts.Isolation = sql.LevelSerializable
+				}
+				for i := range 2 {
+					wg.Go(func() {
+						first := true
+						errs[i] = gormretry.RunInTx(ctx, db.Table(tbl), opts, func(tx *gorm.DB) error {
+							runs.Add(1)
+							var a account
+							if kind == "deadlock" {
+								if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).First(&a, i+1).Error; err != nil {
+									return err
+								}
+							} else if err := tx.Where("id > 0").Find(&[]account{}).Error; err != nil {
+								return err
+							}
+							if first {
+								first = false
+								barrier()
+							}
+							// Each updates the row the other locked or read.
+							return tx.Model(&account{ID: int64(2 - i)}).Update("balance", gorm.Expr("balance + 1")).Error
+						}, retrysql.WithMaxAttempts(5))
+					})
+				}
+				wg.Wait()
+				if errs[0] != nil || errs[1] != nil || runs.Load() != 3 || pool.begins.Load() != 3 {
+					t.Fatalf("got %v, %v after %d runs and %d BEGINs; want both nil after 3 and 3", errs[0], errs[1], runs.Load(), pool.begins.Load())
+				}
+				var sum int64
+				if err := admin.QueryRow("SELECT SUM(balance) FROM " + tbl).Scan(&sum); err != nil || sum != 202 {
+					t.Fatalf("sum %d, %v; want 202 (each transaction committed once)", sum, err)
+				}
+			})
+		}
+	}
+}
+
+// TestPermanentErrorReturnedAsIs: a duplicate key rolls back and comes
+// back as the driver's error (errors.As reaches it), or as GORM's
+// ErrDuplicatedKey with TranslateError, exactly as db.Transaction returns
+// it; fn ran once.
+func TestPermanentErrorReturnedAsIs(t *testing.T) {
+	ctx := context.Background()
+	for _, d := range dialects {
+		for _, translate := range []bool{false, true} {
+			name := d.String()
+			if translate {
+				name += "/TranslateError"
+			}
+			t.Run(name, func(t *testing.T) {
+				admin := d.admin(t)
+				tbl := "rs_gormretry_dup"
+				table(t, admin, tbl, "id INT PRIMARY KEY, balance BIGINT NOT NULL")
+				exec(t, admin, "INSERT INTO "+tbl+" VALUES (1, 100)")
+				db := d.open(t, &gorm.Config{TranslateError: translate}).Table(tbl)
+				var runs atomic.Int32
+				fn := func(tx *gorm.DB) error {
+					runs.Add(1)
+					if err := tx.Create(&account{ID: 2, Balance: 1}).Error; err != nil {
+						return err
+					}
+					return tx.Create(&account{ID: 1, Balance: 1}).Error
+				}
+				err := gormretry.RunInTx(ctx, db, nil, fn)
+				gormErr := db.Transaction(fn)
+				if runs.Load() != 2 {
+					t.Fatalf("fn ran %d times, want once per call", runs.Load())
+				}
+				if err == nil || err.Error() != gormErr.Error() {
+					t.Fatalf("RunInTx: %v; db.Transaction: %v", err, gormErr)
+				}
+				var pgErr *pgconn.PgError
+				var myErr *mysql.MySQLError
+				switch {
+				case translate && !errors.Is(err, gorm.ErrDuplicatedKey):
+					t.Fatalf("%v is not gorm.ErrDuplicatedKey", err)
+				case !translate && d.pg() && (!errors.As(err, &pgErr) || pgErr.Code != "23505"):
+					t.Fatalf("%v: not the driver's 23505", err)
+				case !translate && !d.pg() && (!errors.As(err, &myErr) || myErr.Number != 1062):
+					t.Fatalf("%v: not the driver's 1062", err)
+				}
+				var n int64
+				if err := db.WithContext(ctx).Count(&n).Error; err != nil || n != 1 {
+					t.Fatalf("%d rows, %v: the transaction was not rolled back", n, err)
+				}
+			})
+		}
+	}
+}
+
+// TestPanicRollsBack: a panic in fn rolls the transaction back and goes
+// on, with its own value; fn ran once.
+func TestPanicRollsBack(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.String(), func(t *testing.T) {
+			admin := d.admin(t)
+			tbl := "rs_gormretry_panic"
+			table(t, admin, tbl, "id INT PRIMARY KEY, balance BIGINT NOT NULL")
+			db, pool := d.counted(t, nil)
+			var runs atomic.Int32
+			got := func() (v any) {
+				defer func() { v = recover() }()
+				gormretry.RunInTx(context.Background(), db.Table(tbl), nil, func(tx *gorm.DB) error {
+					runs.Add(1)
+					if err := tx.Create(&account{ID: 1, Balance: 1}).Error; err != nil {
+						return err
+					}
+					panic("boom")
+				})
+				return nil
+			}()
+			if got != "boom" || runs.Load() != 1 || pool.begins.Load() != 1 {
+				t.Fatalf("recovered %v after %d runs and %d BEGINs; want boom after 1 and 1", got, runs.Load(), pool.begins.Load())
+			}
+			var n int
+			if err := admin.QueryRow("SELECT COUNT(*) FROM " + tbl).Scan(&n); err != nil || n != 0 {
+				t.Fatalf("%d rows, %v: the transaction was not rolled back", n, err)
+			}
+			if st := pool.Stats(); st.InUse != 0 {
+				t.Fatalf("%d connections still in use", st.InUse)
+			}
+		})
+	}
+}
+
+// TestFnThatEndsTheTransaction: fn must not commit or roll back; if it
+// does (also under PrepareStmt, whose transaction GORM wraps), there is no
+// replay, and the error says what fn did.
+func TestFnThatEndsTheTransaction(t *testing.T) {
+	ctx := context.Background()
+	for _, d := range dialects {
+		for _, prepared := range []bool{false, true} {
+			for _, commit := range []bool{true, false} {
+				name := d.String() + "/rollback"
+				if commit {
+					name = d.String() + "/commit"
+				}
+				if prepared {
+					name += "/PrepareStmt"
+				}
+				t.Run(name, func(t *testing.T) {
+					admin := d.admin(t)
+					tbl := "rs_gormretry_ended"
+					table(t, admin, tbl, "id INT PRIMARY KEY, balance BIGINT NOT NULL")
+					db := d.open(t, &gorm.Config{PrepareStmt: prepared}).Table(tbl)
+					var runs atomic.Int32
+					err := gormretry.RunInTx(ctx, db, nil, func(tx *gorm.DB) error {
+						runs.Add(1)
+						if err := tx.Create(&account{ID: 1, Balance: 1}).Error; err != nil {
+							return err
+						}
+						if commit {
+							return tx.Commit().Error
+						}
+						return tx.Rollback().Error
+					})
+					if !errors.Is(err, retrysql.ErrTxEndedByFn) || runs.Load() != 1 {
+						t.Fatalf("got %v after %d runs; want ErrTxEndedByFn after 1", err, runs.Load())
+					}
+					word := "rolled the transaction back"
+					want := 0
+					if commit {
+						word, want = "committed", 1
+					}
+					if !contains(err.Error(), word) {
+						t.Fatalf("%q does not say %q", err, word)
+					}
+					var n int
+					if err := admin.QueryRow("SELECT COUNT(*) FROM " + tbl).Scan(&n); err != nil || n != want {
+						t.Fatalf("%d rows, %v; want %d", n, err, want)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestContextEnds: a context that ends while fn waits on a lock ends the
+// call with the context's error, not a replay.
+func TestContextEnds(t *testing.T) {
+	for _, d := range dialects {
+		t.Run(d.String(), func(t *testing.T) {
+			admin := d.admin(t)
+			tbl := "rs_gormretry_ctx"
+			table(t, admin, tbl, "id INT PRIMARY KEY, balance BIGINT NOT NULL")
+			exec(t, admin, "INSERT INTO "+tbl+" VALUES (1, 100)")
+			holder, err := admin.Begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer holder.Rollback()
+			if _, err := holder.Exec("UPDATE " + tbl + " SET balance = 0 WHERE id = 1"); err != nil {
+				t.Fatal(err)
+			}
+			db := d.open(t, nil).Table(tbl)
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			var runs atomic.Int32
+			err = gormretry.RunInTx(ctx, db, nil, func(tx *gorm.DB) error {
+				runs.Add(1)
+				return tx.Model(&account{ID: 1}).Update("balance", 5).Error
+			})
+			if err == nil || ctx.Err() == nil || runs.Load() != 1 {
+				t.Fatalf("got %v after %d runs; want an error once the context ended, after 1 run", err, runs.Load())
+			}
+		})
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// TestCommitCheck: a handle opened with the commit check still runs GORM
+// transactions (without it: Transact has none), and asking for it in the
+// call is refused with an error that says so, before fn runs.
+func TestCommitCheck(t *testing.T) {
+	d := dialects[1]
+	sqlDB, err := retrysql.Open("pgx", d.dsn(t), retrysql.WithCommitCheck(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sqlDB.Close() })
+	db := openGORM(t, postgres.New(postgres.Config{Conn: sqlDB}), nil)
+	ctx := context.Background()
+	var runs atomic.Int32
+	fn := func(tx *gorm.DB) error {
+		runs.Add(1)
+		return tx.Exec("SELECT 1").Error
+	}
+	if err := gormretry.RunInTx(ctx, db, nil, fn); err != nil || runs.Load() != 1 {
+		t.Fatalf("on a handle with the commit check: %v after %d runs", err, runs.Load())
+	}
+	err = gormretry.RunInTx(ctx, db, nil, fn, retrysql.WithCommitCheck(true))
+	if err == nil || !contains(err.Error(), "WithCommitCheck") || runs.Load() != 1 {
+		t.Fatalf("WithCommitCheck(true) in the call: %v after %d runs", err, runs.Load())
+	}
+}
+
+// TestInsideATransaction: RunInTx on a *gorm.DB that is a transaction
+// already is refused, before fn runs; the outer transaction goes on.
+func TestInsideATransaction(t *testing.T) {
+	d := dialects[0]
+	db := d.open(t, nil)
+	err := db.Transaction(func(tx *gorm.DB) error {
+		err := gormretry.RunInTx(context.Background(), tx, nil, func(*gorm.DB) error {
+			t.Fatal("fn ran")
+			return nil
+		})
+		if err == nil || !contains(err.Error(), "transaction already") {
+			t.Fatalf("got %v", err)
+		}
+		return tx.Exec("SELECT 1").Error
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
