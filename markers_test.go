@@ -105,9 +105,9 @@ func TestClassifiedCodeAndClassChooseTheStrategy(t *testing.T) {
 		r := newRetrier(t, h, retrysql.WithCodeStrategy("429", strategy.Fixed{Interval: 70 * ms}))
 		s := &script{errs: []error{
 			retrysql.Retryable(errPlain), // transient: 10ms
-			retrysql.Classified(errPlain, classify.Result{Class: classify.TxAborted}),                // 20ms
-			retrysql.Classified(errPlain, classify.Result{Class: classify.Transient, Code: "429"}),   // 70ms
-			retrysql.Classified(errPlain, classify.Result{Class: classify.ConnLost, Unsent: true}),  // 30ms
+			retrysql.Classified(errPlain, classify.Result{Class: classify.TxAborted}),              // 20ms
+			retrysql.Classified(errPlain, classify.Result{Class: classify.Transient, Code: "429"}), // 70ms
+			retrysql.Classified(errPlain, classify.Result{Class: classify.ConnLost, Unsent: true}), // 30ms
 		}}
 		if err := retrysql.Do(t.Context(), r, s.op); err != nil {
 			t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 
 func ExampleFollowHint() {
 	s := strategy.FollowHint{Strategy: strategy.Exponential{Initial: 100 * time.Millisecond, Max: time.Second}}
-	fmt.Println(s.Delay(1, 0))                         // no hint: the strategy's
+	fmt.Println(s.Delay(1, 0))                          // no hint: the strategy's
 	fmt.Println(s.DelayHint(1, 0, 10*time.Millisecond)) // the server's, even shorter
 	// Output:
 	// 100ms
