@@ -201,6 +201,18 @@ func (c *conn) resetSession(ctx context.Context) error {
 	return err
 }
 
+// usable returns driver.ErrBadConn for a connection known to be dead (a
+// ROLLBACK failed on it, a write was refused by a read-only node inside a
+// transaction): database/sql should have dropped it, and a driver without
+// Validator lets it come back. Nothing is sent on it: for a *sql.DB,
+// database/sql runs the work on another connection; a *sql.Conn is closed.
+func (c *conn) usable() error {
+	if c.dead {
+		return driver.ErrBadConn
+	}
+	return nil
+}
+
 // isValid implements driver.Validator, on the shapes whose driver
 // connection has it.
 func (c *conn) isValid() bool { return !c.dead && c.validator.IsValid() }

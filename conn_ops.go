@@ -28,6 +28,9 @@ func (c *conn) execContext(ctx context.Context, query string, args []driver.Name
 		r, err := exec(ctx)
 		return r, c.tx.failed(err, query, false)
 	}
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
 	return statement(ctx, c.site.start(query, stmtExec, false), exec)
 }
 
@@ -51,6 +54,9 @@ func (c *conn) queryContext(ctx context.Context, query string, args []driver.Nam
 		rows, err := q(ctx)
 		return rows, c.tx.failed(err, query, false)
 	}
+	if err := c.usable(); err != nil {
+		return nil, err
+	}
 	if !c.prefetch {
 		return statement(ctx, c.site.start(query, stmtQuery, c.idempotentQuery(query)), q)
 	}
@@ -73,10 +79,13 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 		s   driver.Stmt
 		err error
 	)
-	if c.tx != nil {
+	switch {
+	case c.tx != nil:
 		s, err = prepare(ctx)
 		err = c.tx.failed(err, query, false)
-	} else {
+	case c.dead:
+		err = c.usable()
+	default:
 		s, err = statement(ctx, c.site.start(query, stmtPrepare, true), prepare)
 	}
 	if err != nil {
@@ -122,6 +131,9 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 			return c.beginner.BeginTx(ctx, opts)
 		}
 		return legacyBegin(ctx, c.inner, opts)
+	}
+	if err := c.usable(); err != nil {
+		return nil, err
 	}
 	t, err := statement(ctx, c.site.start("", stmtBegin, true), begin)
 	if err != nil {

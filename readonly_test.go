@@ -3,6 +3,7 @@ package retrysql_test
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -123,5 +124,100 @@ func TestFailedRollbackDropsTheConnection(t *testing.T) {
 	}
 	if n := db.Stats().OpenConnections; n != 0 {
 		t.Fatalf("%d connections open: the one whose ROLLBACK failed was kept", n)
+	}
+}
+
+// TestFailedRollbackOnConn: on a *sql.Conn, whose connection never goes
+// back to the pool, nothing more runs on a connection whose ROLLBACK
+// failed: BEGIN and statements answer driver.ErrBadConn (database/sql then
+// closes the *sql.Conn) and the driver sees neither.
+func TestFailedRollbackOnConn(t *testing.T) {
+	notReady := &mysql.MySQLError{Number: 1047, Message: "WSREP has not yet prepared node for application use"}
+	for _, next := range []string{"begin", "exec"} {
+		t.Run(next, func(t *testing.T) {
+			d := newFake(failN("rollback", "", 1, notReady))
+			db := openFake(t, d)
+			conn, err := db.Conn(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			tx, err := conn.BeginTx(t.Context(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx.ExecContext(t.Context(), "UPDATE debit")
+			if err := tx.Rollback(); !errors.Is(err, notReady) {
+				t.Fatalf("Rollback: %v", err)
+			}
+			switch next {
+			case "begin":
+				_, err = conn.BeginTx(t.Context(), nil)
+			case "exec":
+				_, err = conn.ExecContext(t.Context(), "INSERT credit")
+			}
+			if err != driver.ErrBadConn {
+				t.Fatalf("%s after the failed ROLLBACK: %v, want driver.ErrBadConn", next, err)
+			}
+			if b, e := d.count("begin", ""), d.count("exec", "INSERT credit"); b != 1 || e != 0 {
+				t.Fatalf("the driver saw %d BEGINs and %d INSERTs; want 1 and 0", b, e)
+			}
+		})
+	}
+}
+
+// noValidatorConn is a fake connection without driver.Validator and
+// driver.SessionResetter: database/sql cannot ask it whether it is still
+// good, and puts it back in the pool after any error but ErrBadConn.
+type noValidatorConn struct{ c *fakeConn }
+
+func (n noValidatorConn) Prepare(q string) (driver.Stmt, error) { return n.c.Prepare(q) }
+func (n noValidatorConn) Close() error                          { return n.c.Close() }
+func (n noValidatorConn) Begin() (driver.Tx, error)             { return n.c.Begin() }
+func (n noValidatorConn) BeginTx(ctx context.Context, o driver.TxOptions) (driver.Tx, error) {
+	return n.c.BeginTx(ctx, o)
+}
+func (n noValidatorConn) ExecContext(ctx context.Context, q string, a []driver.NamedValue) (driver.Result, error) {
+	return n.c.ExecContext(ctx, q, a)
+}
+
+type noValidatorConnector struct{ d *fakeDriver }
+
+func (c noValidatorConnector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := c.d.Open("")
+	if err != nil {
+		return nil, err
+	}
+	return noValidatorConn{conn.(*fakeConn)}, nil
+}
+func (c noValidatorConnector) Driver() driver.Driver { return c.d }
+
+// TestFailedRollbackWithoutValidator: with a driver that cannot say its
+// connection is bad, the connection whose ROLLBACK failed goes back to the
+// pool; the next transaction is begun on a new connection, never on it.
+func TestFailedRollbackWithoutValidator(t *testing.T) {
+	notReady := &mysql.MySQLError{Number: 1047, Message: "WSREP has not yet prepared node for application use"}
+	d := newFake(failN("rollback", "", 1, notReady))
+	c, err := retrysql.NewConnector(noValidatorConnector{d}, fastOptions...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	db.SetMaxIdleConns(2)
+	tx, err := db.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); !errors.Is(err, notReady) {
+		t.Fatalf("Rollback: %v", err)
+	}
+	tx, err = db.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if b := d.count("begin", ""); b != 2 || d.opens != 2 {
+		t.Fatalf("%d BEGINs on %d connections; want 2 on 2 (the second on a new one)", b, d.opens)
 	}
 }

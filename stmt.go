@@ -107,6 +107,9 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 		r, err := exec(ctx)
 		return r, t.failed(err, s.query, true)
 	}
+	if err := s.c.usable(); err != nil {
+		return nil, err
+	}
 	return statement(ctx, s.c.site.start(s.query, stmtPrepared, false), exec)
 }
 
@@ -131,6 +134,9 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	if t := c.tx; t != nil {
 		rows, err := query(ctx)
 		return rows, t.failed(err, s.query, true)
+	}
+	if err := c.usable(); err != nil {
+		return nil, err
 	}
 	site := c.site.start(s.query, stmtPrepared, c.idempotentQuery(s.query))
 	if !c.prefetch {

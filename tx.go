@@ -2,8 +2,6 @@ package retrysql
 
 import (
 	"database/sql/driver"
-	"errors"
-	"fmt"
 
 	"github.com/retrysql/retrysql/classify"
 )
@@ -27,20 +25,20 @@ func (t *tx) Commit() error {
 }
 
 // Rollback implements driver.Tx. A ROLLBACK that fails leaves the
-// transaction's state unknown: the connection is dropped (it answers
-// driver.ErrBadConn, so that database/sql drops it even if the driver's
-// connection cannot say it is invalid). Otherwise the next BEGIN on it
-// could run inside a transaction still open on the server (a Galera node
-// without quorum refuses ROLLBACK with 1047) and commit what was left of
-// this one.
+// transaction's state unknown: the connection is marked dead, so that
+// database/sql drops it when it comes back to the pool (Validator) and,
+// whatever the driver's shape, any further use of it answers
+// driver.ErrBadConn before anything is sent (conn.usable). Otherwise the
+// next BEGIN or statement on it could run inside a transaction still open
+// on the server (a Galera node without quorum refuses ROLLBACK with 1047)
+// and commit what was left of this one, or never commit. The error is the
+// driver's, as it is: a driver whose connection was already lost answers
+// what database/sql expects of it.
 func (t *tx) Rollback() error {
 	t.end("rolled back")
 	err := t.inner.Rollback()
 	if err != nil {
 		t.c.dead = true
-		if !errors.Is(err, driver.ErrBadConn) {
-			return fmt.Errorf("%w (ROLLBACK failed: %w)", driver.ErrBadConn, err)
-		}
 	}
 	return err
 }
