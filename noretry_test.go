@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/retrysql/retrysql"
+	"github.com/retrysql/retrysql/classify"
 )
 
 // openDB opens a handle on c, closed when the test ends.
@@ -126,6 +127,42 @@ func TestNoRetryReachesEverySite(t *testing.T) {
 		err := retrysql.RunInTx(ctx, db, nil, func(ctx context.Context, tx *sql.Tx) error { return nil })
 		if err != serialization || d.count("begin", "") != 1 {
 			t.Fatalf("got %v after %d transactions", err, d.count("begin", ""))
+		}
+	})
+}
+
+// TestNoRetryDoesNotWaitForTheBreaker: while the breaker is open, an
+// operation with NoRetry is refused at once (ErrCircuitOpen) instead of
+// waiting for the half-open probe's verdict, as operations without it do.
+func TestNoRetryDoesNotWaitForTheBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cb, err := retrysql.NewCircuitBreaker(retrysql.BreakerSettings{Failures: 1, OpenFor: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := retrysql.NewRetrier(retrysql.WithBreaker(cb), retrysql.WithMaxAttempts(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		down := retrysql.Classified(errors.New("service unavailable"), classify.Result{Class: classify.Transient, Unavailable: true})
+		_ = retrysql.Do(t.Context(), r, func(context.Context) error { return down }) // opens it
+		if st := r.Stats().Breaker; st != retrysql.BreakerOpen {
+			t.Fatalf("breaker %v, want open", st)
+		}
+		var calls int
+		start := time.Now()
+		err = retrysql.Do(retrysql.NoRetry(t.Context()), r, func(context.Context) error { calls++; return nil })
+		if !errors.Is(err, retrysql.ErrCircuitOpen) || calls != 0 || time.Since(start) != 0 {
+			t.Fatalf("got %v after %v and %d calls; want ErrCircuitOpen at once", err, time.Since(start), calls)
+		}
+		if n := r.Stats().BreakerWaits; n != 0 {
+			t.Fatalf("%d waits for the breaker, want 0", n)
+		}
+		// Without NoRetry the same call waits for the open period, then runs
+		// as the probe.
+		err = retrysql.Do(t.Context(), r, func(context.Context) error { calls++; return nil })
+		if err != nil || calls != 1 || time.Since(start) < 10*time.Second {
+			t.Fatalf("got %v after %v and %d calls; want success after the open period", err, time.Since(start), calls)
 		}
 	})
 }
