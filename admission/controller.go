@@ -1,0 +1,252 @@
+package admission
+
+import (
+	"container/heap"
+	"context"
+	"math"
+	"sync"
+	"time"
+)
+
+// Controller is the admission control of one contention domain (a
+// database handle). The zero value is a controller with the default
+// Settings; New sets others. A Controller is safe for concurrent use and
+// must not be copied after first use.
+type Controller struct {
+	once sync.Once // sets the defaults of a zero Controller
+	s    Settings
+	now  func() time.Time
+
+	mu        sync.Mutex
+	st        state
+	maxLimit  float64
+	inflight  int
+	exclusive bool
+	queue     waiters
+	seq       uint64
+	win       window
+	winStart  time.Time
+	snap      Snapshot
+}
+
+// New returns a Controller, or an error if a setting is out of range.
+func New(s Settings) (*Controller, error) {
+	return newAt(s, time.Now)
+}
+
+func newAt(s Settings, now func() time.Time) (*Controller, error) {
+	s, err := s.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Controller{}
+	c.once.Do(func() { c.setup(s, now) })
+	return c, nil
+}
+
+func (c *Controller) setup(s Settings, now func() time.Time) {
+	c.s, c.now, c.maxLimit = s, now, float64(s.MaxLimit)
+	c.st = state{limit: min(max(float64(s.StartLimit), float64(s.MinLimit)), c.maxLimit), slowStart: true}
+	c.winStart = now()
+}
+
+// ready gives a zero Controller the default settings, once.
+func (c *Controller) ready() {
+	c.once.Do(func() {
+		s, _ := Settings{}.withDefaults() // the defaults are valid (tested)
+		c.setup(s, time.Now)
+	})
+}
+
+// EscalateAfter returns the setting (negative: never).
+func (c *Controller) EscalateAfter() int { c.ready(); return c.s.EscalateAfter }
+
+// SetMaxLimit bounds the limit by n as well as by Settings.MaxLimit: the
+// connection pool's size, say. n < 1 means no bound but MaxLimit.
+// RunInTx calls it with the pool's size (sql.DBStats.MaxOpenConnections).
+func (c *Controller) SetMaxLimit(n int) {
+	c.ready()
+	m := float64(c.s.MaxLimit)
+	if n >= 1 {
+		m = math.Min(float64(n), m)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m == c.maxLimit {
+		return
+	}
+	c.maxLimit = m
+	c.st.limit = min(max(c.st.limit, c.minLimit()), c.maxLimit)
+	c.dispatch()
+}
+
+// permits is the number of permits of limit l: l rounded, so that a small
+// cut of a limit at a whole number does not take a whole permit away.
+func permits(l float64) int { return int(l + 0.5) }
+
+// minLimit is the limit's floor: MinLimit, unless the pool is smaller.
+func (c *Controller) minLimit() float64 { return math.Min(float64(c.s.MinLimit), c.maxLimit) }
+
+// Permit is held by an attempt from BEGIN to COMMIT or ROLLBACK. Release it
+// exactly once. The zero Permit releases nothing.
+type Permit struct {
+	c         *Controller
+	exclusive bool
+	start     time.Time
+	ticket    int64
+}
+
+// Ticket returns the ticket the permit was granted under: Admit's ticket,
+// or the time of the request if that was 0.
+func (p Permit) Ticket() int64 { return p.ticket }
+
+// Admit waits for a permit for an attempt of the transaction whose first
+// attempt asked at ticket (a time, in UnixNano; 0 means now, and
+// Permit.Ticket returns it for the next attempts); exclusive asks to run
+// alone. Older tickets are served first, equal ones in order of arrival.
+// It returns ctx's error if ctx ends first.
+func (c *Controller) Admit(ctx context.Context, ticket int64, exclusive bool) (Permit, error) {
+	c.ready()
+	if err := ctx.Err(); err != nil {
+		return Permit{}, err
+	}
+	c.mu.Lock()
+	if len(c.queue) == 0 && c.canGrant(exclusive) {
+		c.grant(exclusive, 0)
+		c.mu.Unlock()
+		start := c.now()
+		if ticket == 0 {
+			ticket = start.UnixNano()
+		}
+		return Permit{c: c, exclusive: exclusive, start: start, ticket: ticket}, nil
+	}
+	since := c.now()
+	if ticket == 0 {
+		ticket = since.UnixNano()
+	}
+	c.seq++
+	w := &waiter{ticket: ticket, seq: c.seq, exclusive: exclusive, ready: make(chan struct{}), since: since}
+	heap.Push(&c.queue, w)
+	c.mu.Unlock()
+
+	select {
+	case <-w.ready:
+		start := c.now()
+		if c.s.OnWait != nil {
+			c.s.OnWait(start.Sub(since), exclusive)
+		}
+		return Permit{c: c, exclusive: exclusive, start: start, ticket: ticket}, nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		if w.granted {
+			// Granted while the context ended: give the permit back.
+			c.mu.Unlock()
+			Permit{c: c, exclusive: exclusive}.release(false, false)
+			return Permit{}, ctx.Err()
+		}
+		heap.Remove(&c.queue, w.index)
+		c.dispatch() // the head may have changed
+		c.mu.Unlock()
+		return Permit{}, ctx.Err()
+	}
+}
+
+// Release ends the attempt; aborted says whether the database rolled it back
+// for contention (a deadlock, a serialization failure).
+func (p Permit) Release(aborted bool) { p.release(aborted, true) }
+
+func (p Permit) release(aborted, counted bool) {
+	c := p.c
+	if c == nil {
+		return
+	}
+	end := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inflight--
+	if p.exclusive {
+		c.exclusive = false
+	}
+	if counted {
+		c.win.attempts++
+		if aborted {
+			c.win.aborts++
+		}
+		c.win.latency += end.Sub(p.start)
+		if c.win.attempts >= max(c.s.MinWindow, 2*permits(c.st.limit)) || end.Sub(c.winStart) >= c.s.WindowTime {
+			c.closeWindow(end)
+		}
+	}
+	c.dispatch()
+}
+
+// canGrant reports whether a permit can be granted now; the caller holds
+// the lock.
+func (c *Controller) canGrant(exclusive bool) bool {
+	if c.exclusive {
+		return false
+	}
+	if exclusive {
+		return c.inflight == 0
+	}
+	return c.inflight < permits(c.st.limit)
+}
+
+// grant hands out a permit; the caller holds the lock.
+func (c *Controller) grant(exclusive bool, waited time.Duration) {
+	c.inflight++
+	if exclusive {
+		c.exclusive = true
+		c.snap.Escalations++
+	}
+	c.win.saturated = c.win.saturated || c.inflight >= permits(c.st.limit)
+	c.snap.Admitted++
+	c.snap.QueueWait += waited
+	c.snap.MaxWait = max(c.snap.MaxWait, waited)
+}
+
+// dispatch grants permits to the waiters at the head of the line while it
+// can; the caller holds the lock.
+func (c *Controller) dispatch() {
+	for len(c.queue) > 0 {
+		w := c.queue[0]
+		if !c.canGrant(w.exclusive) {
+			c.win.saturated = true // work is waiting
+			return
+		}
+		heap.Pop(&c.queue)
+		c.grant(w.exclusive, c.now().Sub(w.since))
+		w.granted = true
+		close(w.ready)
+	}
+}
+
+// closeWindow applies the update rule; the caller holds the lock.
+func (c *Controller) closeWindow(now time.Time) {
+	old := permits(c.st.limit)
+	c.st = c.st.next(c.win, rule{target: c.s.TargetAbort, queue: c.s.QueueThreshold, lo: c.minLimit(), hi: c.maxLimit}, now)
+	c.winStart = now
+	c.snap.Windows++
+	if n := permits(c.st.limit); n != old {
+		c.snap.Changes++
+		if c.s.OnLimitChange != nil {
+			c.s.OnLimitChange(LimitChange{Old: old, New: n, AbortFraction: c.st.f, Queue: c.st.q, Attempts: c.win.attempts})
+		}
+	}
+	c.win = window{}
+}
+
+// Snapshot returns the controller's state and counters.
+func (c *Controller) Snapshot() Snapshot {
+	c.ready()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.snap
+	s.Limit = c.st.limit
+	s.Permits = permits(c.st.limit)
+	s.MaxLimit = int(c.maxLimit)
+	s.F, s.Q = c.st.f, c.st.q
+	s.Inflight = c.inflight
+	s.Queued = len(c.queue)
+	return s
+}

@@ -1,0 +1,100 @@
+package admission
+
+import (
+	"time"
+)
+
+// state is what the update rule carries from window to window.
+type state struct {
+	limit     float64
+	baseline  time.Duration // attempt latency when calm
+	slowStart bool
+	probed    bool // the last change was an increase
+	hold      int  // calm windows to wait before the next increase
+	holdNext  int  // the hold after the next punished probe
+	lastCut   time.Time
+	f, q      float64 // the last window's abort fraction and queue estimate
+}
+
+// window is what one window of attempts measured.
+type window struct {
+	attempts, aborts int
+	latency          time.Duration // total
+	saturated        bool          // every permit was in use, or work waited
+}
+
+// slowStartAgain is how long without a decrease puts the controller back in
+// slow start.
+const slowStartAgain = 5 * time.Second
+
+// maxHold bounds the calm windows waited before probing again: a table that
+// cooled down is found out within that many windows.
+const maxHold = 16
+
+// rule holds the settings of the update rule.
+type rule struct {
+	target float64 // abort fraction tolerated
+	queue  float64 // queue estimate tolerated with aborts (negative: any)
+	lo, hi float64 // bounds of the limit
+}
+
+// next is the update rule: the state after a window.
+func (s state) next(w window, r rule, now time.Time) state {
+	if w.attempts == 0 {
+		return s
+	}
+	f := float64(w.aborts) / float64(w.attempts)
+	mean := w.latency / time.Duration(w.attempts)
+	switch {
+	case s.baseline == 0 || mean < s.baseline:
+		s.baseline = mean
+	default:
+		s.baseline += (mean - s.baseline) / 64 // re-baseline slowly
+	}
+	q := 0.0
+	if mean > 0 {
+		q = s.limit * (1 - float64(s.baseline)/float64(mean))
+	}
+	s.f, s.q = f, q
+	cut := func(to float64, aborts bool) {
+		switch {
+		case aborts && s.probed:
+			// The increase was punished with aborts: wait longer before
+			// the next one.
+			s.hold = max(1, s.holdNext)
+			s.holdNext = min(maxHold, 2*s.hold)
+		case aborts:
+			s.hold, s.holdNext = 0, 1
+		}
+		// A cut for queueing leaves the hold as it is: latency comes and
+		// goes with the load as much as with the limit.
+		s.limit = max(r.lo, to)
+		s.slowStart, s.probed, s.lastCut = false, false, now
+	}
+	switch {
+	case f > r.target:
+		cut(s.limit*(1-f/2), true)
+	case r.queue >= 0 && q > r.queue && w.aborts >= 2:
+		cut(0.9*s.limit, false)
+	case q < 1 && w.saturated:
+		if !s.lastCut.IsZero() && now.Sub(s.lastCut) > slowStartAgain {
+			s.slowStart, s.hold = true, 0
+		}
+		if s.hold > 0 {
+			s.hold--
+			return s
+		}
+		if s.slowStart {
+			s.limit *= 2
+		} else {
+			// A quarter of a permit, or 1/16 of the limit when that is
+			// more, so that a large limit recovers in a few windows.
+			s.limit += max(0.25, s.limit/16)
+		}
+		s.probed = true
+	default:
+		s.probed = false
+	}
+	s.limit = min(max(s.limit, r.lo), r.hi)
+	return s
+}
