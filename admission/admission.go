@@ -159,5 +159,3 @@ func (s Settings) withDefaults() (Settings, error) {
 	}
 	return s, nil
 }
-
-// setup starts c with the settings s (checked and completed).

@@ -44,6 +44,7 @@ func newAt(s Settings, now func() time.Time) (*Controller, error) {
 	return c, nil
 }
 
+// setup starts c with the settings s (checked and completed).
 func (c *Controller) setup(s Settings, now func() time.Time) {
 	c.s, c.now, c.maxLimit = s, now, float64(s.MaxLimit)
 	c.st = state{limit: min(max(float64(s.StartLimit), float64(s.MinLimit)), c.maxLimit), slowStart: true}

@@ -1,8 +1,6 @@
 package admission
 
-import (
-	"time"
-)
+import "time"
 
 // waiters is a heap of waiting attempts, oldest ticket first.
 type waiters []*waiter
