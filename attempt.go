@@ -80,8 +80,10 @@ func (p *policy) timedOut(err error, res classify.Result, marked bool) (_ classi
 
 // hinted returns the wait before retry n when the server asked for hint
 // (> 0) and s, whose own delay is own, is the strategy: the longer of the
-// two, unless s decides (strategy.Hinter). ok is false when the hint is
-// longer than the policy honours.
+// two, unless s decides (strategy.Hinter), within [0, max(limit, own)]
+// where limit is the maximum hint: a Hinter may shorten the wait or
+// lengthen it up to the maximum, never past both the maximum and its own
+// delay. ok is false when the hint is longer than the policy honours.
 func (p *policy) hinted(s strategy.Strategy, n int, prev, own, hint time.Duration) (time.Duration, bool) {
 	limit := p.maxRetryAfter
 	if limit == 0 {
@@ -91,7 +93,7 @@ func (p *policy) hinted(s strategy.Strategy, n int, prev, own, hint time.Duratio
 		return 0, false
 	}
 	if h, ok := s.(strategy.Hinter); ok {
-		return max(h.DelayHint(n, prev, hint), 0), true
+		return min(max(h.DelayHint(n, prev, hint), 0), max(limit, own)), true
 	}
 	return max(own, hint), true
 }

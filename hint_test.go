@@ -84,6 +84,79 @@ func TestRetryAfterBounds(t *testing.T) {
 	}
 }
 
+// multiplier is a strategy.Hinter of the caller's that waits a multiple
+// of the server's hint (and Own without one).
+type multiplier struct {
+	Own    time.Duration
+	Factor time.Duration
+}
+
+func (m multiplier) Delay(int, time.Duration) time.Duration { return m.Own }
+func (m multiplier) DelayHint(_ int, _, hint time.Duration) time.Duration {
+	if hint > time.Duration(1<<62)/m.Factor {
+		return time.Duration(1<<63 - 1)
+	}
+	return hint * m.Factor
+}
+
+// TestHinterIsCapped: what a strategy.Hinter makes of a hint is capped at
+// the maximum hint (WithMaxRetryAfter, DefaultMaxRetryAfter), or at the
+// strategy's own delay when that is longer; below the cap it is waited
+// as it is, and the deadline still ends retrying.
+func TestHinterIsCapped(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		s        multiplier
+		hint     time.Duration
+		opts     []retrysql.Option
+		timeout  time.Duration
+		attempts int32
+		waited   time.Duration
+	}{
+		{name: "below the maximum: as it is", s: multiplier{Own: 10 * ms, Factor: 10}, hint: time.Second, attempts: 2, waited: 10 * time.Second},
+		{name: "above the default maximum: capped", s: multiplier{Own: 10 * ms, Factor: 10}, hint: 5 * time.Second, attempts: 2, waited: retrysql.DefaultMaxRetryAfter},
+		{name: "an overflowing wait: capped", s: multiplier{Own: 10 * ms, Factor: 1 << 40}, hint: time.Second, attempts: 2, waited: retrysql.DefaultMaxRetryAfter},
+		{name: "above the caller's maximum: capped", s: multiplier{Own: 10 * ms, Factor: 10}, hint: time.Second,
+			opts: []retrysql.Option{retrysql.WithMaxRetryAfter(2 * time.Second)}, attempts: 2, waited: 2 * time.Second},
+		{name: "the strategy's own delay is longer than the maximum: capped there", s: multiplier{Own: 45 * time.Second, Factor: 100}, hint: time.Second,
+			attempts: 2, waited: 45 * time.Second},
+		{name: "a shorter wait than its own delay stands", s: multiplier{Own: time.Minute, Factor: 2}, hint: time.Second, attempts: 2, waited: 2 * time.Second},
+		{name: "capped, the wait fits before the deadline", s: multiplier{Own: 10 * ms, Factor: 10}, hint: 5 * time.Second,
+			timeout: 40 * time.Second, attempts: 2, waited: retrysql.DefaultMaxRetryAfter},
+		{name: "the capped wait still ends at the deadline", s: multiplier{Own: 10 * ms, Factor: 10}, hint: 5 * time.Second,
+			timeout: 20 * time.Second, attempts: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h := &hooks{}
+				r := newRetrier(t, h, append([]retrysql.Option{retrysql.WithStrategy(classify.Transient, tc.s)}, tc.opts...)...)
+				ctx := t.Context()
+				if tc.timeout > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tc.timeout)
+					defer cancel()
+				}
+				s := &script{errs: []error{retrysql.RetryAfter(errPlain, tc.hint)}}
+				start := time.Now()
+				err := retrysql.Do(ctx, r, s.op)
+				if s.calls.Load() != tc.attempts {
+					t.Fatalf("%d attempts, want %d: %v", s.calls.Load(), tc.attempts, err)
+				}
+				if tc.attempts == 1 {
+					var e *retrysql.Error
+					if !errors.As(err, &e) || e.Reason != retrysql.ReasonDeadline || time.Since(start) != 0 {
+						t.Fatalf("got %v after %v, want ReasonDeadline at once", err, time.Since(start))
+					}
+					return
+				}
+				if err != nil || time.Since(start) != tc.waited || len(h.retries) != 1 || h.retries[0].Delay != tc.waited {
+					t.Fatalf("got %v after %v (retries %v), want success after %v", err, time.Since(start), h.retries, tc.waited)
+				}
+			})
+		})
+	}
+}
+
 // TestRetryAfterNeedsTheBudget: a hint is no way around the budget.
 func TestRetryAfterNeedsTheBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -69,7 +69,8 @@ func Classified(err error, res classify.Result) error {
 // again after d: retried as transient (unless a marker it wraps, or one
 // wrapping it, gives another class) after at least d, or what the
 // strategy says if longer (a strategy that implements strategy.Hinter
-// decides itself). The hint is honoured within bounds: a hint longer than
+// decides itself, up to the longer of the maximum below and its own
+// delay). The hint is honoured within bounds: a hint longer than
 // the maximum (WithMaxRetryAfter, DefaultMaxRetryAfter by default) or a
 // wait that would end after the context's deadline or WithMaxElapsed ends
 // retrying at once with err, and the retry still needs the budget's

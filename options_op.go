@@ -71,8 +71,10 @@ func WithAttemptTimeout(d time.Duration) Option {
 
 // WithMaxRetryAfter sets the longest wait a server's hint (RetryAfter, an
 // HTTP Retry-After) obtains; a longer one ends retrying at once
-// (ReasonRetryAfter) rather than retrying earlier than asked. d must be
-// positive; the default is DefaultMaxRetryAfter.
+// (ReasonRetryAfter) rather than retrying earlier than asked. It also
+// caps what a strategy.Hinter makes of a hint, at d or the strategy's
+// own delay if longer. d must be positive; the default is
+// DefaultMaxRetryAfter.
 func WithMaxRetryAfter(d time.Duration) Option {
 	return kindMaxRetryAfter.with(func(cfg *config) error {
 		if d <= 0 {

@@ -8,12 +8,15 @@ import "time"
 //
 // Without it, retrysql waits the longer of the two: a hint lengthens the
 // strategy's delay and never shortens it. With it, retrysql waits what
-// DelayHint returns, called with hint > 0 in place of Delay. Either way
-// the loop's bounds hold: a hint longer than the maximum honoured
-// (retrysql.WithMaxRetryAfter) or a wait that would end after the
-// context's deadline ends retrying at once. DelayHint has Delay's
-// contract (safe for concurrent use, no per-operation state, never
-// negative).
+// DelayHint returns for a retry with a hint > 0, capped at the longer of
+// the maximum hint honoured (retrysql.WithMaxRetryAfter,
+// retrysql.DefaultMaxRetryAfter by default) and what Delay returns for
+// the same retry: a Hinter may shorten the wait, and lengthen it up to
+// the maximum, but a hint never makes it wait longer than both. The
+// loop's other bounds hold too: a hint longer than the maximum, or a
+// wait that would end after the context's deadline, ends retrying at
+// once. DelayHint has Delay's contract (safe for concurrent use, no
+// per-operation state); a negative result is 0.
 type Hinter interface {
 	DelayHint(n int, prev, hint time.Duration) time.Duration
 }
