@@ -330,3 +330,74 @@ func TestDeadlineWhileReplacingIsNotAmbiguous(t *testing.T) {
 		t.Fatalf("%d executions", d.count("exec", "INSERT"))
 	}
 }
+
+// countingBudget and countingBreaker count what one logical operation
+// asks of the budget and the breaker.
+type countingBudget struct{ requests, retries atomic.Int32 }
+
+func (b *countingBudget) Request()                 { b.requests.Add(1) }
+func (b *countingBudget) Retry(now time.Time) bool { b.retries.Add(1); return true }
+
+type countingBreaker struct{ allows, done atomic.Int32 }
+
+func (b *countingBreaker) Allow() (func(retrysql.Outcome), error) {
+	b.allows.Add(1)
+	return func(retrysql.Outcome) { b.done.Add(1) }, nil
+}
+
+// TestOneBudgetAndBreakerViewPerOperation: a logical operation of three
+// attempts deposits once into the budget, draws from it once per retry
+// (twice), and asks the breaker once per attempt, whether its attempts
+// fail at BEGIN, at a statement inside RunInTx, at a statement of the
+// handle, or at a statement inside Do.
+func TestOneBudgetAndBreakerViewPerOperation(t *testing.T) {
+	ops := map[string]func(t *testing.T, db *sql.DB, d *fakeDriver, r *retrysql.Retrier) error{
+		"RunInTx, BEGIN fails": func(t *testing.T, db *sql.DB, d *fakeDriver, _ *retrysql.Retrier) error {
+			d.script = failN("begin", "", 100, lockWait)
+			return retrysql.RunInTx(t.Context(), db, nil, func(context.Context, *sql.Tx) error { return nil })
+		},
+		"RunInTx, a statement fails": func(t *testing.T, db *sql.DB, d *fakeDriver, _ *retrysql.Retrier) error {
+			d.script = failN("exec", "UPDATE credit", 100, lockWait)
+			var runs atomic.Int32
+			return retrysql.RunInTx(t.Context(), db, nil, transfer(&runs))
+		},
+		"a statement of the handle": func(t *testing.T, db *sql.DB, d *fakeDriver, _ *retrysql.Retrier) error {
+			d.script = failN("exec", "UPDATE t", 100, lockWait)
+			_, err := db.ExecContext(t.Context(), "UPDATE t")
+			return err
+		},
+		"Do around a statement": func(t *testing.T, db *sql.DB, d *fakeDriver, r *retrysql.Retrier) error {
+			d.script = failN("exec", "UPDATE t", 100, lockWait)
+			return retrysql.Do(t.Context(), r, func(ctx context.Context) error {
+				_, err := db.ExecContext(ctx, "UPDATE t")
+				return err
+			})
+		},
+	}
+	for name, op := range ops {
+		t.Run(name, func(t *testing.T) {
+			b, cb := &countingBudget{}, &countingBreaker{}
+			opts := []retrysql.Option{retrysql.WithBudget(b), retrysql.WithBreaker(cb), retrysql.WithMaxAttempts(3)}
+			d := newFake(nil)
+			db := openFake(t, d, opts...)
+			if err := db.PingContext(t.Context()); err != nil { // the connect, apart
+				t.Fatal(err)
+			}
+			r, ok := retrysql.RetrierOf(db)
+			if !ok {
+				t.Fatal("not a retrysql handle")
+			}
+			b.requests.Store(0)
+			cb.allows.Store(0)
+			cb.done.Store(0)
+			err := op(t, db, d, r)
+			wrappedOnce(t, err, 3)
+			if q, n := b.requests.Load(), b.retries.Load(); q != 1 || n != 2 {
+				t.Errorf("budget: %d deposits and %d draws, want 1 and 2", q, n)
+			}
+			if a, dn := cb.allows.Load(), cb.done.Load(); a != 3 || dn != 3 {
+				t.Errorf("breaker: %d attempts allowed and %d reported, want 3 and 3", a, dn)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package retrysql_test
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
@@ -708,4 +709,26 @@ func TestDriverErrorsStayReachable(t *testing.T) {
 			t.Fatalf("classification lost: %+v", e)
 		}
 	})
+}
+
+// TestCancelledContextRunsNothing: an operation whose context has already
+// ended returns the context's error without calling op, and RunInTx begins
+// nothing.
+func TestCancelledContextRunsNothing(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	r := newRetrier(t, nil)
+	calls := 0
+	if err := retrysql.Do(ctx, r, func(context.Context) error { calls++; return nil }); !errors.Is(err, context.Canceled) || calls != 0 {
+		t.Fatalf("Do: %v after %d calls, want context.Canceled and none", err, calls)
+	}
+	if _, err := retrysql.DoValue(ctx, r, func(context.Context) (int, error) { calls++; return 1, nil }); !errors.Is(err, context.Canceled) || calls != 0 {
+		t.Fatalf("DoValue: %v after %d calls, want context.Canceled and none", err, calls)
+	}
+	d := newFake(nil)
+	db := openFake(t, d)
+	err := retrysql.RunInTx(ctx, db, nil, func(context.Context, *sql.Tx) error { calls++; return nil })
+	if !errors.Is(err, context.Canceled) || calls != 0 || d.count("begin", "") != 0 {
+		t.Fatalf("RunInTx: %v after %d runs and %d BEGINs, want context.Canceled and none", err, calls, d.count("begin", ""))
+	}
 }
