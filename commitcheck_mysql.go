@@ -33,35 +33,69 @@ import (
 //
 // No session is killed and no privilege beyond the table's is needed. The
 // table is created on demand (CREATE TABLE IF NOT EXISTS, once per handle)
-// and rows older than markerAge are deleted after a commit, at most once
-// every cleanEvery per handle, so it holds about ten minutes of
-// transactions.
+// and holds about markerAge of transactions: after a commit, at most once
+// every cleanEvery per handle (and at its first commit, which clears what
+// processes gone before left), rows older than markerAge are deleted, in
+// a batch at least twice as large as the markers the handle committed
+// since its last cleanup; a batch that was full is followed by another at
+// the next commit. Deleting keeps pace with any rate of commits, so the
+// table's size stays bounded by markerAge times the rate.
 type mysqlCheck struct{}
 
 const (
 	markersTable = "retrysql_commit_markers"
 	markerAge    = 10 * time.Minute
 	cleanEvery   = time.Minute
+	minCleanup   = 10000 // the smallest batch of old markers deleted at once
 )
 
 // mysqlServer is the hash of a server's identity.
 const mysqlServer = "CRC32(CONCAT(@@hostname, ':', @@port, ':', @@server_id))"
 
-// cleaned is when each handle's markers were last cleaned, by a weak
-// pointer to the handle (an entry goes when its handle is collected).
-var cleaned sync.Map // weak.Pointer[sql.DB] → time.Time
+// markerStates holds each handle's cleanup state, by a weak pointer to
+// the handle (an entry goes when its handle is collected).
+var markerStates sync.Map // weak.Pointer[sql.DB] → *markerState
+
+// markerState is when a handle's markers are to be cleaned next, and how
+// many it committed since it last cleaned them.
+type markerState struct {
+	mu      sync.Mutex
+	due     time.Time // zero: at the next commit
+	written int
+}
+
+// cleanup returns the size of the batch to delete now, or 0 when it is
+// not time yet; now is the time of a commit that wrote a marker.
+func (m *markerState) cleanup(now time.Time) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.written++
+	if now.Before(m.due) {
+		return 0
+	}
+	n := max(minCleanup, 2*m.written)
+	m.written, m.due = 0, now.Add(cleanEvery)
+	return n
+}
+
+// again makes the next commit clean again (the last batch was full).
+func (m *markerState) again() {
+	m.mu.Lock()
+	m.due = time.Time{}
+	m.mu.Unlock()
+}
 
 func (mysqlCheck) prepare(ctx context.Context, db *sql.DB) error {
 	key := weak.Make(db)
-	if _, ok := cleaned.Load(key); ok {
+	if _, ok := markerStates.Load(key); ok {
 		return nil
 	}
 	_, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+markersTable+
 		" (token BINARY(16) PRIMARY KEY, server BIGINT UNSIGNED NOT NULL, at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, INDEX (at))"+
 		" COMMENT 'retrysql: proofs of commit (WithCommitCheck); rows older than ten minutes are deleted'")
 	if err == nil {
-		if _, loaded := cleaned.LoadOrStore(key, time.Now()); !loaded {
-			runtime.AddCleanup(db, func(k weak.Pointer[sql.DB]) { cleaned.Delete(k) }, key)
+		if _, loaded := markerStates.LoadOrStore(key, &markerState{}); !loaded {
+			runtime.AddCleanup(db, func(k weak.Pointer[sql.DB]) { markerStates.Delete(k) }, key)
 		}
 	}
 	return err
@@ -101,13 +135,25 @@ func (mysqlCheck) look(ctx context.Context, conn *sql.Conn, p commitProof) verdi
 	return lookAgain
 }
 
-// committed deletes old markers of db after a commit, at most once every
-// cleanEvery.
+// committed deletes old markers of db after a commit when it is time
+// (markerState.cleanup), in the commit's context: one transaction a
+// minute per handle pays for one indexed DELETE.
 func (mysqlCheck) committed(ctx context.Context, db *sql.DB) {
-	key := weak.Make(db)
-	last, ok := cleaned.Load(key)
-	if !ok || time.Since(last.(time.Time)) < cleanEvery || !cleaned.CompareAndSwap(key, last, time.Now()) {
+	v, ok := markerStates.Load(weak.Make(db))
+	if !ok {
 		return
 	}
-	db.ExecContext(ctx, "DELETE FROM "+markersTable+" WHERE at < NOW() - INTERVAL ? SECOND LIMIT 10000", int(markerAge.Seconds()))
+	m := v.(*markerState)
+	n := m.cleanup(time.Now())
+	if n == 0 {
+		return
+	}
+	res, err := db.ExecContext(ctx, "DELETE FROM "+markersTable+" WHERE at < NOW() - INTERVAL ? SECOND LIMIT ?", int(markerAge.Seconds()), n)
+	if err != nil {
+		m.again()
+		return
+	}
+	if deleted, err := res.RowsAffected(); err == nil && deleted >= int64(n) {
+		m.again()
+	}
 }

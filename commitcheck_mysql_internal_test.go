@@ -1,0 +1,33 @@
+package retrysql
+
+import (
+	"testing"
+	"time"
+)
+
+// TestMarkerCleanupKeepsPace: a handle cleans at its first commit, then at
+// most once every cleanEvery, in batches at least twice the markers it
+// committed meanwhile; a full batch makes the next commit clean again.
+func TestMarkerCleanupKeepsPace(t *testing.T) {
+	var m markerState
+	t0 := time.Unix(1_000_000, 0)
+	if n := m.cleanup(t0); n != minCleanup {
+		t.Fatalf("first commit: batch %d, want %d", n, minCleanup)
+	}
+	for i := 1; i < 30_000; i++ {
+		if n := m.cleanup(t0.Add(time.Duration(i) * time.Millisecond)); n != 0 {
+			t.Fatalf("commit %d within the minute: batch %d, want none", i, n)
+		}
+	}
+	// 29,999 markers committed since, and this one: a batch of twice that.
+	if n := m.cleanup(t0.Add(cleanEvery)); n != 2*30_000 {
+		t.Fatalf("after a minute: batch %d, want %d", n, 2*30_000)
+	}
+	if n := m.cleanup(t0.Add(cleanEvery + time.Second)); n != 0 {
+		t.Fatalf("right after: batch %d, want none", n)
+	}
+	m.again()
+	if n := m.cleanup(t0.Add(cleanEvery + 2*time.Second)); n != minCleanup {
+		t.Fatalf("after a full batch: batch %d, want %d at the next commit", n, minCleanup)
+	}
+}
