@@ -353,6 +353,14 @@ func runChaos(t *testing.T, target chaosTarget, soak time.Duration) {
 	if committed < len(outcomes)*9/10 {
 		t.Fatalf("only %d of %d transfers committed", committed, len(outcomes))
 	}
+	// With the commit check, a transaction stays unknown only when its
+	// context ends before the evidence settles it: 1 per server in the runs
+	// of BENCHMARKS.md (9 and 36 without the check). Every answer it gave
+	// was checked against the ledger above (no transfer lost, doubled, or
+	// failed yet written).
+	if commitCheck && ambiguousTx > 10 {
+		t.Fatalf("%d transactions ambiguous with the commit check, want at most 10", ambiguousTx)
+	}
 }
 
 // inject makes one fault.
