@@ -58,9 +58,8 @@ package retryhttp
 import (
 	"errors"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
+	"time"
 
 	"github.com/retrysql/retrysql"
 )
@@ -69,17 +68,17 @@ import (
 // through its base, as the package documentation says. It keeps one
 // retrysql.Retrier per host (scheme and host:port of the URL, without
 // case): one failing service spends its own retry budget and opens its
-// own breaker, never another's. The Retriers live as long as the
-// Transport. A Transport is safe for concurrent use.
+// own breaker, never another's. A host's Retrier lives as long as the
+// host is in use, and is forgotten once it has been idle for
+// IdleHostTimeout. A Transport is safe for concurrent use.
 type Transport struct {
 	base http.RoundTripper
 	opts []retrysql.Option
 
-	mu    sync.RWMutex
-	hosts map[hostKey]*retrysql.Retrier
+	mu      sync.RWMutex
+	hosts   map[hostKey]*host
+	sweeper *time.Timer // armed while hosts is not empty
 }
-
-type hostKey struct{ scheme, host string }
 
 var _ http.RoundTripper = (*Transport)(nil)
 
@@ -105,7 +104,7 @@ func NewTransport(base http.RoundTripper, opts ...retrysql.Option) (*Transport, 
 	if _, err := retrysql.NewRetrier(opts...); err != nil {
 		return nil, err
 	}
-	return &Transport{base: base, opts: append([]retrysql.Option(nil), opts...), hosts: make(map[hostKey]*retrysql.Retrier)}, nil
+	return &Transport{base: base, opts: append([]retrysql.Option(nil), opts...), hosts: make(map[hostKey]*host)}, nil
 }
 
 // RoundTrip implements http.RoundTripper: it sends req through the base
@@ -115,11 +114,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, errors.New("retryhttp: request without a URL")
 	}
-	r, err := t.retrier(req.URL)
+	h, err := t.acquire(req.URL)
 	if err != nil {
 		closeBody(req)
 		return nil, err
 	}
+	defer h.release()
 	rt := exchange{base: t.base, req: req, safe: replayable(req)}
 	ctx := req.Context()
 	if rt.safe {
@@ -128,7 +128,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !rewindable(req) {
 		ctx = retrysql.NoRetry(ctx)
 	}
-	resp, err := retrysql.DoValue(ctx, r, rt.attempt)
+	resp, err := retrysql.DoValue(ctx, h.r, rt.attempt)
 	if !rt.sent {
 		closeBody(req)
 	}
@@ -141,40 +141,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return held, nil
 	}
 	return resp, err
-}
-
-// retrier returns the Retrier of u's host, made on first use.
-func (t *Transport) retrier(u *url.URL) (*retrysql.Retrier, error) {
-	k := hostKey{strings.ToLower(u.Scheme), strings.ToLower(u.Host)}
-	t.mu.RLock()
-	r := t.hosts[k]
-	t.mu.RUnlock()
-	if r != nil {
-		return r, nil
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if r = t.hosts[k]; r != nil {
-		return r, nil
-	}
-	r, err := retrysql.NewRetrier(t.opts...)
-	if err != nil {
-		return nil, err
-	}
-	t.hosts[k] = r
-	return r, nil
-}
-
-// Stats returns a snapshot of the counters of each host's Retrier, by
-// "scheme://host" (lower case, with the port when the URL had one).
-func (t *Transport) Stats() map[string]retrysql.Stats {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	out := make(map[string]retrysql.Stats, len(t.hosts))
-	for k, r := range t.hosts {
-		out[k.scheme+"://"+k.host] = r.Stats()
-	}
-	return out
 }
 
 // CloseIdleConnections closes the idle connections of the base
