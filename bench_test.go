@@ -72,3 +72,24 @@ func BenchmarkDoBare(b *testing.B) {
 		_ = retrysql.Do(ctx, r, op)
 	}
 }
+
+// BenchmarkDoObserved is Do's first attempt with each of observeSetups
+// (driver_bench_test.go).
+func BenchmarkDoObserved(b *testing.B) {
+	for _, o := range observeSetups {
+		r, err := retrysql.NewRetrier(o.opts()...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		op := func(context.Context) error { return nil }
+		b.Run(o.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := retrysql.Do(ctx, r, op); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

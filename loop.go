@@ -74,21 +74,35 @@ type loopState struct {
 // budget or the breaker says stop. One logical operation is one run: the
 // attempts of a retrysql handle inside op (RunInTx's BEGIN and
 // statements, a connect) are single attempts that report to it (see
-// opCtx). It reports the operation to the OnComplete hook when one is set.
+// opCtx). It reports the operation to the completion hooks when there are
+// any: every operation, timed, when one asked for AllOperations;
+// otherwise only those that did not succeed at their first attempt.
 //
 // A first attempt that succeeds costs a breaker check, an attempt count
-// and a budget deposit: no clock reading, no allocation.
+// and a budget deposit: no clock reading, no allocation; hooks asking for
+// every operation add two clock readings and their own calls.
 func run[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(context.Context) (T, error)) (T, error) {
 	var st loopState
-	if !p.obs.timed() {
+	if p.obs.onComplete == nil {
 		return loop(ctx, r, p, s, op, &st)
 	}
-	start := time.Now()
-	v, err := loop(ctx, r, p, s, op, &st)
-	if st.ended {
-		p.obs.completed(Completion{Ctx: ctx, Place: s.place(), Attempts: st.attempt, Backoff: st.slept,
-			Elapsed: time.Since(start), End: st.end, Reason: st.reason, Result: st.lastRes, Err: err})
+	var start time.Time
+	if p.obs.every {
+		start = time.Now()
 	}
+	v, err := loop(ctx, r, p, s, op, &st)
+	if !st.ended || !p.obs.every && !eventful(st.attempt, st.end) {
+		return v, err
+	}
+	if start.IsZero() {
+		start = st.start // taken by the loop for WithMaxElapsed, or zero
+	}
+	c := Completion{Ctx: ctx, Place: s.place(), Attempts: st.attempt, Backoff: st.slept,
+		End: st.end, Reason: st.reason, Result: st.lastRes, Err: err}
+	if !start.IsZero() {
+		c.Elapsed = time.Since(start)
+	}
+	p.obs.onComplete(c)
 	return v, err
 }
 

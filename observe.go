@@ -46,10 +46,18 @@ type Completion struct {
 	Ctx      context.Context
 	Place    Place
 	Attempts int
-	// Backoff is the time slept between attempts; Elapsed the whole
-	// operation's.
-	Backoff, Elapsed time.Duration
-	End              End
+	// Backoff is the time slept between attempts.
+	Backoff time.Duration
+	// Elapsed is the whole operation's duration, its first attempt
+	// included, when the operation was timed: it is timed when a hook of
+	// the operation was given with AllOperations (the default of
+	// WithOnComplete), or WithMaxElapsed is set; either makes the loop read
+	// the clock as every operation starts. Otherwise Elapsed is 0: hooks
+	// given with RetriedOrFailed alone cost an operation whose first
+	// attempt succeeds no clock reading, and the start of the others is
+	// then not known.
+	Elapsed time.Duration
+	End     End
 	// Reason is why retrying stopped, for EndGaveUp and EndAmbiguous.
 	Reason Reason
 	// Result is how the last failed attempt's error was classified (zero
@@ -59,17 +67,40 @@ type Completion struct {
 	Err error
 }
 
+// Completions says which operations a completion hook is called for.
+type Completions uint8
+
+const (
+	// AllOperations: every operation, each one timed (Elapsed), which
+	// costs two clock readings per operation. The default of
+	// WithOnComplete.
+	AllOperations Completions = iota
+	// RetriedOrFailed: the operations that did not succeed at their first
+	// attempt: those that retried (however they ended), failed, or were
+	// refused before any attempt. An operation whose first attempt
+	// succeeds, the common case, calls no hook and reads no clock; see
+	// Completion.Elapsed.
+	RetriedOrFailed
+)
+
+// eventful reports whether c is an operation that RetriedOrFailed hooks
+// are called for.
+func eventful(attempts int, end End) bool { return attempts != 1 || end != EndSuccess }
+
 // observers are the hooks and the logger of a policy. Options add to
 // them: given for a handle and for a call, both run.
 type observers struct {
-	onRetry    func(Event)
-	onGiveUp   func(Event)
-	onComplete func(Completion)
-	log        *slog.Logger
+	onRetry  func(Event)
+	onGiveUp func(Event)
+	// onComplete calls the completion hooks of the operations they ask
+	// for: run calls it for every operation when every is set (some hook
+	// asked for AllOperations: they are timed), otherwise only for those
+	// that retried or failed. all and eventful are the hooks by kind.
+	onComplete    func(Completion)
+	every         bool
+	all, eventful func(Completion)
+	log           *slog.Logger
 }
-
-// timed reports whether operations must be timed for a completion.
-func (o *observers) timed() bool { return o.onComplete != nil }
 
 // WithOnRetry sets a function called before every retry, with the failed
 // attempt and the delay about to be waited. It runs on the retrying
@@ -94,11 +125,38 @@ func WithOnGiveUp(f func(Event)) Option {
 
 // WithOnComplete sets a function called once per logical operation when it
 // ends, however it ends, with its attempts, the time slept between them,
-// its duration and its outcome. Same rules as WithOnRetry; operations are
-// timed only when it is set.
-func WithOnComplete(f func(Completion)) Option {
+// its duration and its outcome. Same rules as WithOnRetry. which says for
+// which operations (one value at most): AllOperations, the default, or
+// RetriedOrFailed, for a hook that has nothing to do when the first
+// attempt succeeds (metrics of retries and failures): the operations that
+// succeed at once then cost nothing more, not even a clock reading.
+func WithOnComplete(f func(Completion), which ...Completions) Option {
 	return kindOnComplete.with(func(cfg *config) error {
-		cfg.obs.onComplete = chain(cfg.obs.onComplete, f)
+		if len(which) > 1 || len(which) == 1 && which[0] > RetriedOrFailed {
+			return fmt.Errorf("retrysql: WithOnComplete(f, %v): give one of AllOperations and RetriedOrFailed, or none", which)
+		}
+		if f == nil {
+			return nil
+		}
+		o := &cfg.obs
+		if len(which) == 1 && which[0] == RetriedOrFailed {
+			o.eventful = chain(o.eventful, f)
+		} else {
+			o.all, o.every = chain(o.all, f), true
+		}
+		o.onComplete = o.all
+		switch {
+		case o.all == nil:
+			o.onComplete = o.eventful // run calls it only for those
+		case o.eventful != nil:
+			all, ev := o.all, o.eventful
+			o.onComplete = func(c Completion) {
+				all(c)
+				if eventful(c.Attempts, c.End) {
+					ev(c)
+				}
+			}
+		}
 		return nil
 	})
 }
@@ -162,13 +220,6 @@ func (o *observers) gaveUp(ev Event, quiet bool, suppressed int64) {
 		attrs = append(attrs, slog.Int64("retrysql.suppressed", suppressed))
 	}
 	o.log.LogAttrs(ev.Ctx, slog.LevelWarn, msg, attrs...)
-}
-
-// completed reports an operation that ended.
-func (o *observers) completed(c Completion) {
-	if o.onComplete != nil {
-		o.onComplete(c)
-	}
 }
 
 func eventAttrs(ev Event, more ...slog.Attr) []slog.Attr {

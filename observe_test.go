@@ -73,6 +73,82 @@ func TestCompletionHook(t *testing.T) {
 	})
 }
 
+// TestCompletionRetriedOrFailed: a hook given RetriedOrFailed hears of
+// the operations that did not succeed at once, untimed unless another hook
+// or WithMaxElapsed times them; a hook for all operations beside it hears
+// of every one.
+func TestCompletionRetriedOrFailed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Each attempt takes 5ms, so that Elapsed shows whether the first
+		// one is counted.
+		slow := func(s *script) func(context.Context) error {
+			return func(ctx context.Context) error { time.Sleep(5 * ms); return s.op(ctx) }
+		}
+		var few completions
+		r := newRetrier(t, nil, retrysql.WithOnComplete(few.record, retrysql.RetriedOrFailed))
+		ctx := t.Context()
+		retrysql.Do(ctx, r, slow(&script{}))
+		if len(few.got) != 0 {
+			t.Fatalf("called for a first attempt that succeeded: %+v", few.got)
+		}
+		retrysql.Do(ctx, r, slow(&script{errs: []error{errTransient}}))
+		retrysql.Do(ctx, r, slow(&script{errs: []error{errPermanent}}))
+		canceled, cancel := context.WithCancel(ctx)
+		cancel()
+		retrysql.Do(canceled, r, slow(&script{}))
+		want := []struct {
+			attempts int
+			end      retrysql.End
+		}{{2, retrysql.EndSuccess}, {1, retrysql.EndPermanent}, {0, retrysql.EndGaveUp}}
+		if len(few.got) != len(want) {
+			t.Fatalf("%d completions, want %d: %+v", len(few.got), len(want), few.got)
+		}
+		for i, w := range want {
+			if c := few.got[i]; c.Attempts != w.attempts || c.End != w.end || c.Elapsed != 0 {
+				t.Errorf("completion %d: %+v; want %d attempts, %v, Elapsed 0 (not timed)", i, c, w.attempts, w.end)
+			}
+		}
+		if c := few.got[0]; c.Backoff != 10*ms {
+			t.Errorf("backoff %v, want 10ms", c.Backoff)
+		}
+
+		// WithMaxElapsed makes the loop time every operation: exact.
+		few.got = nil
+		retrysql.Do(ctx, r, slow(&script{errs: []error{errTransient}}), retrysql.WithMaxElapsed(time.Minute))
+		if c := few.last(t); c.Elapsed != 20*ms {
+			t.Errorf("with WithMaxElapsed: Elapsed %v, want 20ms (two 5ms attempts and a 10ms wait)", c.Elapsed)
+		}
+
+		// Beside a hook for every operation: that one hears of all, timed;
+		// this one still of the few, timed too.
+		few.got = nil
+		var all completions
+		retrysql.Do(ctx, r, slow(&script{}), retrysql.WithOnComplete(all.record))
+		retrysql.Do(ctx, r, slow(&script{errs: []error{errTransient}}), retrysql.WithOnComplete(all.record))
+		if len(all.got) != 2 || all.got[0].Attempts != 1 || all.got[0].Elapsed != 5*ms {
+			t.Errorf("hook for all operations: %+v", all.got)
+		}
+		if len(few.got) != 1 || few.got[0].Attempts != 2 || few.got[0].Elapsed != 20*ms {
+			t.Errorf("RetriedOrFailed beside it: %+v", few.got)
+		}
+	})
+}
+
+func TestWithOnCompleteBadInput(t *testing.T) {
+	nop := func(retrysql.Completion) {}
+	for _, which := range [][]retrysql.Completions{
+		{retrysql.RetriedOrFailed, retrysql.AllOperations},
+		{retrysql.Completions(7)},
+	} {
+		if _, err := retrysql.NewRetrier(retrysql.WithOnComplete(nop, which...)); err == nil {
+			t.Errorf("WithOnComplete(f, %v) accepted", which)
+		}
+	}
+	if _, err := retrysql.NewRetrier(retrysql.WithOnComplete(nop, retrysql.RetriedOrFailed)); err != nil {
+		t.Error(err)
+	}
+}
+
 // TestCompletionOfStatements: a statement's completion, and a hand-off.
 func TestCompletionOfStatements(t *testing.T) {
 	var got completions

@@ -3,6 +3,8 @@ package otelretrysql_test
 import (
 	"context"
 	"database/sql"
+	"io"
+	"log/slog"
 	"testing"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -15,21 +17,31 @@ import (
 
 // setups are the configurations the benchmarks compare, on the path of an
 // operation whose first attempt succeeds: no adapter; retrysql's
-// completion hook alone, doing nothing (what retrysql's clock readings
-// cost); the adapter; the adapter with the duration metric; with the
-// operation spans too, for the record.
+// completion hook alone for every operation, doing nothing (what timing
+// every operation costs); the adapter (whose completion hook asks only for
+// operations that retried or failed); the adapter with retrysql's logger
+// (at Info, as in production); the adapter with the duration metric,
+// which times every operation.
 var setups = []struct {
 	name string
 	opts func(testing.TB) []retrysql.Option
 }{
 	{"adapter=none", func(testing.TB) []retrysql.Option { return nil }},
-	{"adapter=nop-complete", func(testing.TB) []retrysql.Option {
+	{"adapter=nop-complete-all", func(testing.TB) []retrysql.Option {
 		return []retrysql.Option{retrysql.WithOnComplete(func(retrysql.Completion) {})}
 	}},
 	{"adapter=otel", func(tb testing.TB) []retrysql.Option { return sdkTelemetry(tb).Options() }},
+	{"adapter=otel+logger", func(tb testing.TB) []retrysql.Option {
+		return append(sdkTelemetry(tb).Options(), retrysql.WithLogger(infoLogger()))
+	}},
 	{"adapter=otel+duration", func(tb testing.TB) []retrysql.Option {
 		return sdkTelemetry(tb, otelretrysql.WithOperationDuration()).Options()
 	}},
+}
+
+// infoLogger logs at Info and above, as text, to nowhere.
+func infoLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
 // sdkTelemetry returns a Telemetry recording to the SDK: a meter provider

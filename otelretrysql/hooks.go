@@ -81,9 +81,6 @@ func markGiveUp(ctx context.Context, p retrysql.Place, attempts int, reason retr
 // onComplete records the retry histograms of an operation that retried,
 // a breaker refusal of its first attempt, its duration and its span.
 func (t *Telemetry) onComplete(c retrysql.Completion) {
-	if t.quiet && c.Attempts == 1 && c.End == retrysql.EndSuccess {
-		return // the path of almost every operation: nothing to record
-	}
 	ctx := c.Ctx
 	if c.Attempts > 1 {
 		opts := t.endOptions(c.Place, c.End)

@@ -94,15 +94,14 @@
 //
 // # Cost
 //
-// Only the completion hook runs for an operation whose first attempt
-// succeeds, and it returns at once: no allocation, no metric recorded.
-// retrysql times an operation only when a completion hook is set, which
-// costs it two clock readings; measured on retrysql.Do of an operation
-// that succeeds at once, that is about 70 ns, and the adapter adds nothing
-// measurable to it. The hook cannot be left out: an operation that
-// retried and then succeeded is reported by no other hook, and the retry
-// histograms need it. WithOperationDuration adds one histogram record to
-// every operation (about 150 ns with the SDK, still no allocation).
+// An operation whose first attempt succeeds, the common case, costs
+// nothing more with the adapter than without it: its completion hook asks
+// retrysql only for operations that retried or failed
+// (retrysql.RetriedOrFailed), so no hook runs, no clock is read and
+// nothing is recorded for the others (BENCHMARKS.md has the figures).
+// WithOperationDuration and WithOperationSpans need every operation's
+// duration: with either, retrysql times every operation (two clock
+// readings) and the adapter records a histogram point or a span for each.
 package otelretrysql
 
 import (

@@ -43,7 +43,7 @@ type Telemetry struct {
 	durAt  [numPlaces]bool      // the places of the duration metric
 	spanAt [numPlaces]bool      // the places of operation spans
 	// quiet: nothing to record for an operation whose first attempt
-	// succeeded.
+	// succeeded (no duration metric, no operation spans).
 	quiet bool
 
 	// Attribute sets made once: by place and end for the retry
@@ -140,11 +140,19 @@ func New(opts ...Option) (*Telemetry, error) {
 
 // Options returns the hooks to give to retrysql: to a handle (Open,
 // NewConnector, Register), a Retrier (NewRetrier), one Do or one RunInTx.
+// Without WithOperationDuration and WithOperationSpans, the completion hook
+// asks only for the operations that retried or failed
+// (retrysql.RetriedOrFailed): those that succeed at their first attempt
+// cost nothing more than without the adapter.
 func (t *Telemetry) Options() []retrysql.Option {
+	which := retrysql.AllOperations
+	if t.quiet {
+		which = retrysql.RetriedOrFailed
+	}
 	return []retrysql.Option{
 		retrysql.WithOnRetry(t.onRetry),
 		retrysql.WithOnGiveUp(t.onGiveUp),
-		retrysql.WithOnComplete(t.onComplete),
+		retrysql.WithOnComplete(t.onComplete, which),
 	}
 }
 
