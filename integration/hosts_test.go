@@ -12,6 +12,7 @@ import (
 	"github.com/retrysql/retrysql"
 	"github.com/retrysql/retrysql/classify"
 	"github.com/retrysql/retrysql/integration/dbtest"
+	"github.com/retrysql/retrysql/internal/wiretest"
 )
 
 // TestMySQLHostListSkipsReadOnly: with a list of hosts and
@@ -42,6 +43,46 @@ func TestMySQLHostListSkipsReadOnly(t *testing.T) {
 		if port != tc.wantPort {
 			t.Errorf("%s: served by port %s, want %s", dsn, port, tc.wantPort)
 		}
+	}
+}
+
+// TestMySQLHostListSkips1047: a node that answers every statement with
+// Galera's 1047 (not ready), the host list's own check included (a fake
+// server: a real non-Primary node answers the check and reads
+// wsrep_ready = OFF, TestGaleraHostListSkipsNotReady), is skipped with
+// targetSessionAttrs=read-write for the next host, which serves; without
+// it, the first host serves and the write gets 1047.
+func TestMySQLHostListSkips1047(t *testing.T) {
+	ctx := context.Background()
+	notReady := wiretest.MySQL(t, wiretest.MySQLError{Number: 1047, SQLState: "08S01", Message: "WSREP has not yet prepared node for application use"})
+	fake := notReady[strings.Index(notReady, "tcp(")+4 : strings.Index(notReady, ")")]
+	main := dbtest.MySQLDSN(t)
+	user, rest, _ := strings.Cut(main, "@tcp(")
+	mainHost, tail, _ := strings.Cut(rest, ")")
+	_, mainPort, _ := net.SplitHostPort(mainHost)
+	dbtest.Exec(t, openRetry(t, retrysql.DriverMySQL, main), "CREATE TABLE IF NOT EXISTS rs_hosts_1047 (id INT AUTO_INCREMENT PRIMARY KEY)")
+	list := user + "@tcp(" + fake + "," + mainHost + ")" + tail
+	sep := "?"
+	if strings.Contains(tail, "?") {
+		sep = "&"
+	}
+
+	db := openRetry(t, retrysql.DriverMySQL, list+sep+"targetSessionAttrs=read-write")
+	if _, err := db.ExecContext(ctx, "INSERT INTO rs_hosts_1047 VALUES (NULL)"); err != nil {
+		t.Fatalf("a write through the host list with a node answering 1047 first: %v", err)
+	}
+	var port string
+	if err := db.QueryRowContext(ctx, "SELECT @@port").Scan(&port); err != nil || port != mainPort {
+		t.Errorf("served by port %s (%v), want %s", port, err, mainPort)
+	}
+
+	first, err := retrysql.Open("mysql", list, retrysql.WithMaxAttempts(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if _, err := first.ExecContext(ctx, "INSERT INTO rs_hosts_1047 VALUES (NULL)"); mysqlErrno(err) != 1047 {
+		t.Errorf("without targetSessionAttrs: %v, want error 1047 from the first host", err)
 	}
 }
 

@@ -205,6 +205,59 @@ func (g *Galera) LoseQuorum(survivor int) error {
 	return nil
 }
 
+// Rejoin starts node n again (killed or stopped), which rejoins the
+// cluster by IST or SST from a live node, and returns once every node
+// that runs reports Synced in a cluster of all of them.
+func (g *Galera) Rejoin(ctx context.Context, n int) error {
+	if err := g.nodes[n].Start(ctx); err != nil {
+		return fmt.Errorf("Galera node%d: %w", n, err)
+	}
+	return g.waitAllSynced(ctx)
+}
+
+// waitAllSynced returns once every running node is Synced in a cluster of
+// all the running nodes.
+func (g *Galera) waitAllSynced(ctx context.Context) error {
+	var live []int
+	for k, i := range g.nodes {
+		if i.PID() != 0 {
+			live = append(live, k)
+		}
+	}
+	for _, k := range live {
+		if err := g.WaitSynced(ctx, k, len(live)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Isolate cuts node n off the others' group communication
+// (gmcast.isolate=1), as a network partition would, and returns once it
+// is non-Primary: it still accepts connections, and answers statements
+// with 1047. The others keep a primary component if they are a majority
+// (their writes wait until they evict n, evs.suspect_timeout). Isolate
+// with on false ends the partition and returns once every running node is
+// Synced in a cluster of all of them again.
+func (g *Galera) Isolate(ctx context.Context, n int, on bool) error {
+	v := 0
+	if on {
+		v = 1
+	}
+	if err := g.Exec(ctx, n, fmt.Sprintf("SET GLOBAL wsrep_provider_options = 'gmcast.isolate=%d'", v)); err != nil {
+		return err
+	}
+	if on {
+		return g.WaitStatus(ctx, n, "non-Primary")
+	}
+	return g.waitAllSynced(ctx)
+}
+
+// Exec runs stmt as root on node n (SET GLOBAL, on the test's own node).
+func (g *Galera) Exec(ctx context.Context, n int, stmt string) error {
+	return execOn(ctx, "mysql", g.nodes[n].adminDSN(), stmt)
+}
+
 // Bootstrap makes node n a primary component of its own
 // (pc.bootstrap=YES), as an operator does after the others were lost.
 func (g *Galera) Bootstrap(ctx context.Context, n int) error {
