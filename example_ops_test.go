@@ -3,8 +3,10 @@ package retrysql_test
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -15,12 +17,13 @@ import (
 )
 
 // The examples of the markers an operation returns, NoRetry and the
-// options of operations.
+// options of operations. Each uses only what this file declares, so that
+// go doc and pkg.go.dev show it as a whole program that runs.
 
 var errQueueBusy = errors.New("queue busy")
 
 func ExampleRetryable() {
-	r, err := retrysql.NewRetrier(quick...)
+	r, err := retrysql.NewRetrier()
 	if err != nil {
 		panic(err)
 	}
@@ -38,17 +41,19 @@ func ExampleRetryable() {
 }
 
 func ExamplePermanent() {
-	r, err := retrysql.NewRetrier(quick...)
+	r, err := retrysql.NewRetrier()
 	if err != nil {
 		panic(err)
 	}
+	deadlock := &pgconn.PgError{Code: "40P01", Message: "deadlock detected"}
 	attempts := 0
 	err = retrysql.Do(context.Background(), r, func(ctx context.Context) error {
 		attempts++
 		// The server deadlocked, but the work cannot be done again.
-		return retrysql.Permanent(fmt.Errorf("charge card: %w", deadlockError))
+		return retrysql.Permanent(fmt.Errorf("charge card: %w", deadlock))
 	})
-	fmt.Println(attempts, errors.Is(err, deadlockError))
+	var pgErr *pgconn.PgError
+	fmt.Println(attempts, errors.As(err, &pgErr) && pgErr.Code == "40P01")
 	// Output: 1 true
 }
 
@@ -109,7 +114,7 @@ func ExampleWithMaxRetryAfter() {
 }
 
 func ExampleWithRetryIf() {
-	r, err := retrysql.NewRetrier(quick...)
+	r, err := retrysql.NewRetrier()
 	if err != nil {
 		panic(err)
 	}
@@ -128,10 +133,8 @@ func ExampleWithRetryIf() {
 }
 
 func ExampleNoRetry() {
-	lockNotAvailable := &pgconn.PgError{Code: "55P03", Message: "could not obtain lock on row"}
-	const claim = "SELECT id FROM jobs WHERE id = 1 FOR UPDATE NOWAIT"
-	flakyDriver.reset(claim, lockNotAvailable, lockNotAvailable, lockNotAvailable)
-	c, err := retrysql.NewConnector(flakyDriver.connector())
+	jobs := &lockedJobs{} // a database whose job rows are all locked
+	c, err := retrysql.NewConnector(jobs)
 	if err != nil {
 		panic(err)
 	}
@@ -140,13 +143,37 @@ func ExampleNoRetry() {
 
 	// Locked by another worker: skip the job now, do not wait for it.
 	var id int
-	err = db.QueryRowContext(retrysql.NoRetry(context.Background()), claim).Scan(&id)
-	fmt.Println(err == lockNotAvailable, flakyDriver.count(claim))
+	err = db.QueryRowContext(retrysql.NoRetry(context.Background()),
+		"SELECT id FROM jobs WHERE id = $1 FOR UPDATE NOWAIT", 1).Scan(&id)
+	var pgErr *pgconn.PgError
+	fmt.Println(errors.As(err, &pgErr) && pgErr.Code == "55P03", jobs.queries.Load())
 	// Output: true 1
 }
 
+// lockedJobs stands for ExampleNoRetry's database: a driver.Connector
+// whose every query fails as SELECT ... FOR UPDATE NOWAIT does on
+// PostgreSQL when another transaction holds the row (55P03, "lock not
+// available", which retrysql otherwise retries); it counts the queries.
+type lockedJobs struct{ queries atomic.Int32 }
+
+func (d *lockedJobs) Connect(context.Context) (driver.Conn, error) { return lockedConn{d}, nil }
+func (d *lockedJobs) Driver() driver.Driver                        { return d }
+func (d *lockedJobs) Open(string) (driver.Conn, error)             { return lockedConn{d}, nil }
+
+type lockedConn struct{ d *lockedJobs }
+
+func (c lockedConn) Prepare(string) (driver.Stmt, error) { return nil, errors.New("no prepare") }
+func (c lockedConn) Close() error                        { return nil }
+func (c lockedConn) Begin() (driver.Tx, error)           { return nil, errors.New("no transactions") }
+
+func (c lockedConn) QueryContext(context.Context, string, []driver.NamedValue) (driver.Rows, error) {
+	c.d.queries.Add(1)
+	return nil, &pgconn.PgError{Code: "55P03", Message: `could not obtain lock on row in relation "jobs"`}
+}
+
 func ExampleWithAttemptTimeout() {
-	r, err := retrysql.NewRetrier(quick...)
+	// A lost answer is retried after 1ms (when the work is idempotent).
+	r, err := retrysql.NewRetrier(retrysql.WithStrategy(classify.ConnLost, strategy.Fixed{Interval: time.Millisecond}))
 	if err != nil {
 		panic(err)
 	}

@@ -5,6 +5,9 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"go/doc"
+	"go/parser"
+	"go/token"
 	"io"
 	"testing"
 	"testing/synctest"
@@ -230,5 +233,24 @@ func TestWithRetryIfLeavesStatementsAlone(t *testing.T) {
 	db := openDB(t, c)
 	if _, err := db.ExecContext(t.Context(), "INSERT"); err != uniqueViolate || d.count("exec", "INSERT") != 1 {
 		t.Fatalf("got %v after %d executions", err, d.count("exec", "INSERT"))
+	}
+}
+
+// TestOpsExamplesAreWholePrograms: every example of example_ops_test.go
+// uses only what that file declares, so that go/doc (and so pkg.go.dev)
+// can make a runnable program of it.
+func TestOpsExamplesAreWholePrograms(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "example_ops_test.go", nil, parser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	examples := doc.Examples(f)
+	if len(examples) < 10 {
+		t.Fatalf("%d examples found", len(examples))
+	}
+	for _, ex := range examples {
+		if ex.Play == nil {
+			t.Errorf("Example%s uses a declaration of another file: go/doc makes no program of it", ex.Name)
+		}
 	}
 }
