@@ -68,9 +68,18 @@ const (
 	unknowable                  // the evidence cannot settle it
 )
 
-// checkFor returns the commit check for db's driver, or nil when there is
-// none (another driver, or a *sql.Conn: the check needs other connections
-// of the same handle).
+// checker is the commit check of one RunInTx: its dialect's, and what it
+// found of the lost COMMITs of the attempts, for the completion hooks.
+// RunInTx's goroutine alone uses it.
+type checker struct {
+	commitCheck
+	lastFound bool // the last COMMIT's answer was lost, and it was found committed
+	foundNot  int  // lost COMMITs found not committed (their attempts replayed)
+}
+
+// checkFor returns a commit check for db's driver, a *checker, or nil when
+// there is none (another driver, or a *sql.Conn: the check needs other
+// connections of the same handle).
 func checkFor(db TxBeginner) (commitCheck, *sql.DB) {
 	h, ok := db.(*sql.DB)
 	if !ok {
@@ -82,11 +91,21 @@ func checkFor(db TxBeginner) (commitCheck, *sql.DB) {
 	}
 	switch drv.(type) {
 	case *stdlib.Driver:
-		return pgCheck{}, h
+		return &checker{commitCheck: pgCheck{}}, h
 	case *mysql.MySQLDriver:
-		return mysqlCheck{}, h
+		return &checker{commitCheck: mysqlCheck{}}, h
 	}
 	return nil, nil
+}
+
+// resolutions returns what the commit check found of t's lost COMMITs:
+// whether the last one was found committed, and how many were found not
+// committed.
+func (t *txSite) resolutions() (committed bool, notCommitted int) {
+	if c, ok := t.check.(*checker); ok {
+		return c.lastFound, c.foundNot
+	}
+	return false, 0
 }
 
 // noCheck is the error of WithCommitCheck on a db without a check.
@@ -115,8 +134,10 @@ func (e *errNotCommitted) SafeToRetry() bool { return true }
 // checkedCommit commits tx, an attempt of RunInTx with the commit check
 // whose proof is proof: it returns nil when COMMIT succeeded or was found
 // committed, an errNotCommitted when it was found not committed, and
-// COMMIT's error otherwise.
+// COMMIT's error otherwise. It counts and logs the resolutions.
 func (t *txSite) checkedCommit(tx *sql.Tx, proof commitProof) error {
+	c := t.check.(*checker)
+	c.lastFound = false
 	err := t.facts.end(true, tx.Commit)
 	if err == nil {
 		t.check.committed(t.op.Context, t.checkDB)
@@ -125,15 +146,20 @@ func (t *txSite) checkedCommit(tx *sql.Tx, proof commitProof) error {
 	if errors.Is(err, sql.ErrTxDone) {
 		return err
 	}
-	if res := t.policy.classify(err); res.Class != classify.ConnLost || res.Unsent {
+	res := t.policy.classify(err)
+	if res.Class != classify.ConnLost || res.Unsent {
 		return err // a definite answer
 	}
 	switch resolve(t.op.Context, t.checkDB, t.check, proof) {
 	case isCommitted:
 		t.r.stats.resolved[1].Add(1)
+		c.lastFound = true
+		t.policy.obs.resolved(&t.op, true, res)
 		return nil
 	case notCommitted:
 		t.r.stats.resolved[0].Add(1)
+		c.foundNot++
+		t.policy.obs.resolved(&t.op, false, res)
 		return &errNotCommitted{err: err}
 	}
 	return err

@@ -91,6 +91,13 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(cont
 		start = time.Now()
 	}
 	v, err := loop(ctx, r, p, s, op, &st)
+	var notCommitted int
+	if t, ok := s.(*txSite); ok && t.check != nil {
+		var committed bool
+		if committed, notCommitted = t.resolutions(); committed && st.end == EndSuccess {
+			st.end = EndResolved
+		}
+	}
 	if !st.ended || !p.obs.every && !eventful(st.attempt, st.end) {
 		return v, err
 	}
@@ -98,7 +105,7 @@ func run[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(cont
 		start = st.start // taken by the loop for WithMaxElapsed, or zero
 	}
 	c := Completion{Ctx: ctx, Place: s.place(), Attempts: st.attempt, Backoff: st.slept,
-		End: st.end, Reason: st.reason, Result: st.lastRes, Err: err}
+		End: st.end, Reason: st.reason, Result: st.lastRes, NotCommitted: notCommitted, Err: err}
 	if !start.IsZero() {
 		c.Elapsed = time.Since(start)
 	}

@@ -26,18 +26,26 @@ const (
 	// EndHandedOff: a lost connection of a session that had served
 	// requests, handed to database/sql as driver.ErrBadConn.
 	EndHandedOff
+	// EndResolved: a transaction whose last COMMIT lost its answer, and
+	// which the commit check (WithCommitCheck) found committed: RunInTx
+	// returned its value and no error.
+	EndResolved
 )
 
-var endNames = [...]string{"success", "permanent", "gave up", "ambiguous", "handed off"}
+var endNames = [...]string{"success", "permanent", "gave up", "ambiguous", "handed off", "resolved"}
 
-// String returns "success", "permanent", "gave up", "ambiguous" or "handed
-// off".
+// String returns "success", "permanent", "gave up", "ambiguous", "handed
+// off" or "resolved".
 func (e End) String() string {
 	if int(e) < len(endNames) {
 		return endNames[e]
 	}
 	return fmt.Sprintf("End(%d)", uint8(e))
 }
+
+// Succeeded reports whether the operation returned no error: EndSuccess,
+// or EndResolved.
+func (e End) Succeeded() bool { return e == EndSuccess || e == EndResolved }
 
 // Completion describes one logical operation, once it has ended, to the
 // OnComplete hook: a statement, a connect, a RunInTx, a Do.
@@ -63,6 +71,11 @@ type Completion struct {
 	// Result is how the last failed attempt's error was classified (zero
 	// if none failed).
 	Result classify.Result
+	// NotCommitted counts the attempts of a RunInTx whose COMMIT lost its
+	// answer and that the commit check found not committed, which were
+	// then replayed (EndResolved says that the last attempt's was found
+	// committed).
+	NotCommitted int
 	// Err is what the operation returned.
 	Err error
 }
@@ -75,11 +88,11 @@ const (
 	// costs two clock readings per operation. The default of
 	// WithOnComplete.
 	AllOperations Completions = iota
-	// RetriedOrFailed: the operations that did not succeed at their first
-	// attempt: those that retried (however they ended), failed, or were
-	// refused before any attempt. An operation whose first attempt
-	// succeeds, the common case, calls no hook and reads no clock; see
-	// Completion.Elapsed.
+	// RetriedOrFailed: the operations that did not simply succeed at their
+	// first attempt: those that retried (however they ended), failed, were
+	// refused before any attempt, or whose lost COMMIT the commit check
+	// resolved. An operation whose first attempt succeeds, the common
+	// case, calls no hook and reads no clock; see Completion.Elapsed.
 	RetriedOrFailed
 )
 
@@ -220,6 +233,28 @@ func (o *observers) gaveUp(ev Event, quiet bool, suppressed int64) {
 		attrs = append(attrs, slog.Int64("retrysql.suppressed", suppressed))
 	}
 	o.log.LogAttrs(ev.Ctx, slog.LevelWarn, msg, attrs...)
+}
+
+// resolved logs what the commit check found of a COMMIT whose answer was
+// lost (res: how the error that lost it was classified): committed, or not
+// (the transaction is then replayed).
+func (o *observers) resolved(ctx context.Context, committed bool, res classify.Result) {
+	if o.log == nil || !o.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	resolution := "not_committed"
+	if committed {
+		resolution = "committed"
+	}
+	attrs := []slog.Attr{
+		slog.String("retrysql.place", PlaceTransaction.String()),
+		slog.String("retrysql.resolution", resolution),
+		slog.String("retrysql.error.class", res.Class.String()),
+	}
+	if res.Code != "" {
+		attrs = append(attrs, slog.String("db.response.status_code", res.Code))
+	}
+	o.log.LogAttrs(ctx, slog.LevelInfo, "retrysql: commit outcome resolved", attrs...)
 }
 
 func eventAttrs(ev Event, more ...slog.Attr) []slog.Attr {

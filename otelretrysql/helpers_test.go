@@ -260,6 +260,7 @@ var units = map[string]string{
 	otelretrysql.MetricAmbiguous:       "{operation}",
 	otelretrysql.MetricBudgetDenied:    "{retry}",
 	otelretrysql.MetricBreakerRejected: "{operation}",
+	otelretrysql.MetricCommitResolved:  "{commit}",
 	otelretrysql.MetricBreakerState:    "1",
 	otelretrysql.MetricAdmissionLimit:  "{permit}",
 	otelretrysql.MetricAdmissionHeld:   "{permit}",
@@ -342,4 +343,14 @@ func checkAttrs(t *testing.T, s tracetest.SpanStub, want string) {
 	if got := encode(kvs); got != want {
 		t.Errorf("attributes of %s:\n got %s\nwant %s", s.Name, got, want)
 	}
+}
+
+// hasAttr reports whether the span has the attribute "key=value".
+func hasAttr(s tracetest.SpanStub, kv string) bool {
+	for _, a := range s.Attributes {
+		if string(a.Key)+"="+a.Value.String() == kv {
+			return true
+		}
+	}
+	return false
 }

@@ -79,9 +79,16 @@ func markGiveUp(ctx context.Context, p retrysql.Place, attempts int, reason retr
 }
 
 // onComplete records the retry histograms of an operation that retried,
-// a breaker refusal of its first attempt, its duration and its span.
+// a breaker refusal of its first attempt, the resolutions of its lost
+// COMMITs, its duration and its span.
 func (t *Telemetry) onComplete(c retrysql.Completion) {
 	ctx := c.Ctx
+	if c.End == retrysql.EndResolved {
+		t.resolved.Add(ctx, 1, t.resolvedAs[1]...)
+	}
+	if c.NotCommitted > 0 {
+		t.resolved.Add(ctx, int64(c.NotCommitted), t.resolvedAs[0]...)
+	}
 	if c.Attempts > 1 {
 		opts := t.endOptions(c.Place, c.End)
 		t.retries.Record(ctx, int64(c.Attempts-1), opts...)
@@ -101,7 +108,7 @@ func (t *Telemetry) onComplete(c retrysql.Completion) {
 		return
 	}
 	if t.durAt[c.Place] {
-		if c.End == retrysql.EndSuccess {
+		if c.End.Succeeded() {
 			t.duration.Record(ctx, c.Elapsed.Seconds(), t.okDur[c.Place]...)
 		} else {
 			t.duration.Record(ctx, c.Elapsed.Seconds(), metric.WithAttributeSet(t.set(t.resultAttrs(c, placeAttr(c.Place))...)))
@@ -133,7 +140,7 @@ func refusedFor(err error) (classify.Result, bool) {
 // resultAttrs appends to kvs, for an operation that failed, error.type and
 // db.response.status_code (when the last error has a vendor code).
 func (t *Telemetry) resultAttrs(c retrysql.Completion, kvs ...attribute.KeyValue) []attribute.KeyValue {
-	if c.End == retrysql.EndSuccess {
+	if c.End.Succeeded() {
 		return kvs
 	}
 	kvs = append(kvs, semconv.ErrorTypeKey.String(errorType(c)))
@@ -189,7 +196,7 @@ func (t *Telemetry) operationSpan(c retrysql.Completion) {
 	_, span := t.tracer.Start(c.Ctx, "retrysql."+c.Place.String(),
 		trace.WithTimestamp(end.Add(-c.Elapsed)), trace.WithSpanKind(trace.SpanKindInternal),
 		trace.WithAttributes(kvs...))
-	if c.End != retrysql.EndSuccess {
+	if !c.End.Succeeded() {
 		span.SetStatus(codes.Error, errorType(c))
 	}
 	span.End(trace.WithTimestamp(end))

@@ -55,6 +55,11 @@
 //     ended because the breaker refused an attempt, its first one included
 //     (Stats.BreakerRejections). Attributes retrysql.place, and
 //     retrysql.error.class of the failure it refused for, when known.
+//   - retrysql.commit_check.resolved, counter, {commit}: each COMMIT whose
+//     answer was lost and that the commit check (retrysql.WithCommitCheck)
+//     settled (Stats.Resolved). Attribute retrysql.resolution: "committed"
+//     (the transaction's outcome is then "resolved") or "not_committed"
+//     (the transaction was replayed).
 //   - db.client.operation.duration, histogram, s, with WithOperationDuration
 //     only: per logical operation (statements, transactions and Do
 //     operations, unless told otherwise; not the pool's connects), all
@@ -67,10 +72,11 @@
 //
 // retrysql.place is "operation" (Do), "connect", "statement" or
 // "transaction" (RunInTx); retrysql.outcome "success", "permanent",
-// "gave_up", "ambiguous" or "handed_off"; retrysql.reason "attempts",
-// "max_elapsed", "deadline", "canceled", "budget", "circuit_open" or
-// "ambiguous"; retrysql.error.class "permanent", "transient", "tx-aborted"
-// or "conn-lost".
+// "gave_up", "ambiguous", "handed_off" or "resolved" (a lost COMMIT the
+// commit check found committed: a success); retrysql.reason "attempts",
+// "max_elapsed", "deadline", "canceled", "budget", "circuit_open",
+// "ambiguous" or "retry_after"; retrysql.error.class "permanent",
+// "transient", "tx-aborted" or "conn-lost".
 //
 // # Traces
 //
@@ -119,6 +125,7 @@ const (
 	MetricAmbiguous       = "retrysql.client.ambiguous"
 	MetricBudgetDenied    = "retrysql.budget.denied"
 	MetricBreakerRejected = "retrysql.breaker.rejected"
+	MetricCommitResolved  = "retrysql.commit_check.resolved"
 	MetricBreakerState    = "retrysql.breaker.state"
 	MetricAdmissionLimit  = "retrysql.admission.limit"
 	MetricAdmissionHeld   = "retrysql.admission.inflight"
@@ -128,14 +135,15 @@ const (
 
 // Attribute keys of retrysql's own.
 const (
-	AttrPlace    = attribute.Key("retrysql.place")
-	AttrOutcome  = attribute.Key("retrysql.outcome")
-	AttrReason   = attribute.Key("retrysql.reason")
-	AttrClass    = attribute.Key("retrysql.error.class")
-	AttrAttempt  = attribute.Key("retrysql.attempt")  // span events: the attempt that failed
-	AttrAttempts = attribute.Key("retrysql.attempts") // spans and give-up events: the attempts made
-	AttrDelay    = attribute.Key("retrysql.delay")    // retry events: the wait, in seconds
-	AttrBackoff  = attribute.Key("retrysql.backoff")  // operation spans: the time slept, in seconds
+	AttrPlace      = attribute.Key("retrysql.place")
+	AttrOutcome    = attribute.Key("retrysql.outcome")
+	AttrReason     = attribute.Key("retrysql.reason")
+	AttrClass      = attribute.Key("retrysql.error.class")
+	AttrResolution = attribute.Key("retrysql.resolution") // "committed", "not_committed"
+	AttrAttempt    = attribute.Key("retrysql.attempt")    // span events: the attempt that failed
+	AttrAttempts   = attribute.Key("retrysql.attempts")   // spans and give-up events: the attempts made
+	AttrDelay      = attribute.Key("retrysql.delay")      // retry events: the wait, in seconds
+	AttrBackoff    = attribute.Key("retrysql.backoff")    // operation spans: the time slept, in seconds
 )
 
 // Names of the span events.

@@ -17,7 +17,7 @@ import (
 // The number of places and ends whose attribute sets are made once.
 const (
 	numPlaces = 4 // PlaceOperation to PlaceTransaction
-	numEnds   = 5 // EndSuccess to EndHandedOff
+	numEnds   = 6 // EndSuccess to EndResolved
 )
 
 // Telemetry holds the instruments; its hooks (Options) record into them.
@@ -32,6 +32,7 @@ type Telemetry struct {
 	ambiguous metric.Int64Counter
 	denied    metric.Int64Counter
 	rejected  metric.Int64Counter
+	resolved  metric.Int64Counter
 	duration  metric.Float64Histogram // nil unless WithOperationDuration
 
 	breakerState metric.Int64ObservableGauge
@@ -51,6 +52,8 @@ type Telemetry struct {
 	byEnd  [numPlaces][numEnds][]metric.RecordOption
 	okDur  [numPlaces][]metric.RecordOption
 	placed [numPlaces][]metric.AddOption // base and place: ambiguous
+	// resolvedAs: base and resolution, not committed [0] or committed [1].
+	resolvedAs [2][]metric.AddOption
 }
 
 // New returns a Telemetry that records to the configured providers.
@@ -106,6 +109,9 @@ func New(opts ...Option) (*Telemetry, error) {
 	t.rejected, err = m.Int64Counter(MetricBreakerRejected, metric.WithUnit("{operation}"),
 		metric.WithDescription("Operations ended because the circuit breaker refused an attempt."))
 	add(err)
+	t.resolved, err = m.Int64Counter(MetricCommitResolved, metric.WithUnit("{commit}"),
+		metric.WithDescription("COMMITs whose answer was lost, found committed or not committed by the commit check."))
+	add(err)
 	if c.duration {
 		t.duration, err = m.Float64Histogram(MetricDuration, metric.WithUnit("s"),
 			metric.WithDescription("Duration of database client operations."),
@@ -134,6 +140,9 @@ func New(opts ...Option) (*Telemetry, error) {
 		}
 		t.okDur[p] = []metric.RecordOption{metric.WithAttributeSet(t.set(place))}
 		t.placed[p] = []metric.AddOption{metric.WithAttributeSet(t.set(place))}
+	}
+	for i, r := range [2]string{"not_committed", "committed"} {
+		t.resolvedAs[i] = []metric.AddOption{metric.WithAttributeSet(t.set(AttrResolution.String(r)))}
 	}
 	return t, nil
 }
