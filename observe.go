@@ -2,103 +2,14 @@ package retrysql
 
 import (
 	"context"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/retrysql/retrysql/classify"
 )
-
-// End is how a logical operation ended.
-type End uint8
-
-const (
-	// EndSuccess: an attempt succeeded.
-	EndSuccess End = iota
-	// EndPermanent: an error that retrying cannot cure, returned as it is.
-	EndPermanent
-	// EndGaveUp: retrying stopped with a retryable error (attempts, time,
-	// deadline, budget, breaker; see Completion.Reason).
-	EndGaveUp
-	// EndAmbiguous: the outcome is unknown (ErrAmbiguous,
-	// ErrAmbiguousCommit).
-	EndAmbiguous
-	// EndHandedOff: a lost connection of a session that had served
-	// requests, handed to database/sql as driver.ErrBadConn.
-	EndHandedOff
-	// EndResolved: a transaction whose last COMMIT lost its answer, and
-	// which the commit check (WithCommitCheck) found committed: RunInTx
-	// returned its value and no error.
-	EndResolved
-)
-
-var endNames = [...]string{"success", "permanent", "gave up", "ambiguous", "handed off", "resolved"}
-
-// String returns "success", "permanent", "gave up", "ambiguous", "handed
-// off" or "resolved".
-func (e End) String() string {
-	if int(e) < len(endNames) {
-		return endNames[e]
-	}
-	return fmt.Sprintf("End(%d)", uint8(e))
-}
-
-// Succeeded reports whether the operation returned no error: EndSuccess,
-// or EndResolved.
-func (e End) Succeeded() bool { return e == EndSuccess || e == EndResolved }
-
-// Completion describes one logical operation, once it has ended, to the
-// OnComplete hook: a statement, a connect, a RunInTx, a Do.
-type Completion struct {
-	// Ctx is the operation's context, for correlation with traces.
-	Ctx      context.Context
-	Place    Place
-	Attempts int
-	// Backoff is the time slept between attempts.
-	Backoff time.Duration
-	// Elapsed is the whole operation's duration, its first attempt
-	// included, when the operation was timed: it is timed when a hook of
-	// the operation was given with AllOperations (the default of
-	// WithOnComplete), or WithMaxElapsed is set; either makes the loop read
-	// the clock as every operation starts. Otherwise Elapsed is 0: hooks
-	// given with RetriedOrFailed alone cost an operation whose first
-	// attempt succeeds no clock reading, and the start of the others is
-	// then not known.
-	Elapsed time.Duration
-	End     End
-	// Reason is why retrying stopped, for EndGaveUp and EndAmbiguous.
-	Reason Reason
-	// Result is how the last failed attempt's error was classified (zero
-	// if none failed).
-	Result classify.Result
-	// NotCommitted counts the attempts of a RunInTx whose COMMIT lost its
-	// answer and that the commit check found not committed, which were
-	// then replayed (EndResolved says that the last attempt's was found
-	// committed).
-	NotCommitted int
-	// Err is what the operation returned.
-	Err error
-}
-
-// Completions says which operations a completion hook is called for.
-type Completions uint8
-
-const (
-	// AllOperations: every operation, each one timed (Elapsed), which
-	// costs two clock readings per operation. The default of
-	// WithOnComplete.
-	AllOperations Completions = iota
-	// RetriedOrFailed: the operations that did not simply succeed at their
-	// first attempt: those that retried (however they ended), failed, were
-	// refused before any attempt, or whose lost COMMIT the commit check
-	// resolved. An operation whose first attempt succeeds, the common
-	// case, calls no hook and reads no clock; see Completion.Elapsed.
-	RetriedOrFailed
-)
-
-// eventful reports whether c is an operation that RetriedOrFailed hooks
-// are called for.
-func eventful(attempts int, end End) bool { return attempts != 1 || end != EndSuccess }
 
 // observers are the hooks and the logger of a policy. Options add to
 // them: given for a handle and for a call, both run.
@@ -113,6 +24,7 @@ type observers struct {
 	every         bool
 	all, eventful func(Completion)
 	log           *slog.Logger
+	logMessages   bool // LogErrorMessages
 }
 
 // WithOnRetry sets a function called before every retry, with the failed
@@ -174,20 +86,45 @@ func WithOnComplete(f func(Completion), which ...Completions) Option {
 	})
 }
 
-// WithLogger logs what the loop does to l: a retry at Debug, a give-up or
+// WithLogger logs what the loop does to l: a retry at Debug; a give-up or
 // an unknown outcome at Warn (give-ups for an empty budget at most once a
-// second, with the number left out), and, for a handle's or a Retrier's
-// CircuitBreaker, the circuit opening at Warn and closing at Info.
-// Messages are constant; attributes use the dotted names of the metrics
-// (retrysql.place, retrysql.attempt, retrysql.error.class, retrysql.reason,
-// db.response.status_code, error.type) and the call's context. Queries
-// and their arguments are never logged. nil switches logging off.
-func WithLogger(l *slog.Logger) Option {
+// second, with the number left out); a lost COMMIT that the commit check
+// resolved at Info; and, for a handle's or a Retrier's CircuitBreaker,
+// the circuit opening at Warn, closing at Info, and its probing (half-open,
+// open again after a failed probe) at Debug. Messages are constant;
+// attributes use the dotted names of the metrics (retrysql.place,
+// retrysql.attempt, retrysql.error.class, retrysql.reason,
+// db.response.status_code, error.type; see the README for each line's),
+// and the call's context goes with each line. Nothing is built for a level
+// l does not log. Queries, their arguments and, unless opts include
+// LogErrorMessages, the messages of errors are never logged. nil switches
+// logging off.
+func WithLogger(l *slog.Logger, opts ...LogOption) Option {
 	return kindLogger.with(func(cfg *config) error {
-		cfg.obs.log = l
+		var all LogOption
+		for _, o := range opts {
+			all |= o
+		}
+		if all&^LogErrorMessages != 0 {
+			return fmt.Errorf("retrysql: WithLogger: unknown LogOption %#x", uint8(all&^LogErrorMessages))
+		}
+		cfg.obs.log, cfg.obs.logMessages = l, all&LogErrorMessages != 0
 		return nil
 	})
 }
+
+// LogOption changes what WithLogger logs.
+type LogOption uint8
+
+// LogErrorMessages adds the message of the error (exception.message, as
+// OpenTelemetry names it) to the lines of retries, give-ups and unknown
+// outcomes. It is off by default because a message may quote the data of
+// the statement: MySQL's "Duplicate entry 'alice@example.com' for key
+// 'email'", PostgreSQL's "invalid input syntax for type integer: \"12a\"",
+// CockroachDB's restart errors name the keys of rows, and an error that
+// Do's operation returns may hold anything. The vendor code
+// (db.response.status_code) and error.type are logged without it.
+const LogErrorMessages LogOption = 1
 
 // chain returns a function that calls f then g (either may be nil).
 func chain[E any](f, g func(E)) func(E) {
@@ -206,8 +143,7 @@ func (o *observers) retried(ev Event) {
 		o.onRetry(ev)
 	}
 	if o.log != nil && o.log.Enabled(ev.Ctx, slog.LevelDebug) {
-		o.log.LogAttrs(ev.Ctx, slog.LevelDebug, "retrysql: retrying", eventAttrs(ev,
-			slog.Duration("retrysql.delay", ev.Delay), slog.String("error", ev.Err.Error()))...)
+		o.log.LogAttrs(ev.Ctx, slog.LevelDebug, "retrysql: retrying", o.eventAttrs(ev, slog.Duration("retrysql.delay", ev.Delay))...)
 	}
 }
 
@@ -225,10 +161,7 @@ func (o *observers) gaveUp(ev Event, quiet bool, suppressed int64) {
 	if ev.Reason == ReasonAmbiguous {
 		msg = "retrysql: outcome unknown"
 	}
-	attrs := eventAttrs(ev, slog.String("retrysql.reason", ev.Reason.Name()))
-	if ev.Err != nil {
-		attrs = append(attrs, slog.String("error", ev.Err.Error()))
-	}
+	attrs := o.eventAttrs(ev, slog.String("retrysql.reason", ev.Reason.Name()))
 	if suppressed > 0 {
 		attrs = append(attrs, slog.Int64("retrysql.suppressed", suppressed))
 	}
@@ -257,28 +190,73 @@ func (o *observers) resolved(ctx context.Context, committed bool, res classify.R
 	o.log.LogAttrs(ctx, slog.LevelInfo, "retrysql: commit outcome resolved", attrs...)
 }
 
-func eventAttrs(ev Event, more ...slog.Attr) []slog.Attr {
-	attrs := []slog.Attr{
+// eventAttrs returns the attributes of a line about ev, then more.
+func (o *observers) eventAttrs(ev Event, more ...slog.Attr) []slog.Attr {
+	attrs := make([]slog.Attr, 0, 8)
+	attrs = append(attrs,
 		slog.String("retrysql.place", ev.Place.String()),
 		slog.Int("retrysql.attempt", ev.Attempt),
-		slog.String("retrysql.error.class", ev.Result.Class.String()),
-	}
+		slog.String("retrysql.error.class", ev.Result.Class.String()))
 	if ev.Result.Code != "" {
-		attrs = append(attrs, slog.String("db.response.status_code", ev.Result.Code), slog.String("error.type", ev.Result.Code))
+		attrs = append(attrs, slog.String("db.response.status_code", ev.Result.Code))
+	}
+	if ev.Err != nil {
+		attrs = append(attrs, slog.String("error.type", errorType(ev.Err, ev.Result)))
+		if o.logMessages {
+			attrs = append(attrs, slog.String("exception.message", ev.Err.Error()))
+		}
 	}
 	return append(attrs, more...)
 }
 
-// logBreaker logs the state changes of b to l.
+// errorType names err, classified as res, from a bounded set (for
+// error.type): its vendor code, else an ErrorType() string in its chain
+// (a *Error's), else "canceled" or "deadline_exceeded" for the context's
+// errors and "bad_conn" for driver.ErrBadConn, else its Go type, as
+// OpenTelemetry's semconv.ErrorType does (that of the error a marker such
+// as Retryable wraps).
+func errorType(err error, res classify.Result) string {
+	if res.Code != "" {
+		return res.Code
+	}
+	var et interface{ ErrorType() string }
+	if errors.As(err, &et) {
+		if s := et.ErrorType(); s != "" {
+			return s
+		}
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "deadline_exceeded"
+	case errors.Is(err, driver.ErrBadConn):
+		return "bad_conn"
+	}
+	for m, ok := err.(*marker); ok; m, ok = err.(*marker) {
+		err = m.err
+	}
+	return fmt.Sprintf("%T", err)
+}
+
+// logBreaker logs the state changes of b to l. An outage makes the
+// default breaker probe twice a second (half-open, then open again if the
+// probe fails), which is routine: those are at Debug; the circuit opening
+// from closed is at Warn, and closing at Info.
 func logBreaker(b *CircuitBreaker, l *slog.Logger) {
 	b.wait.listen(func(from, to BreakerState) {
-		level := slog.LevelWarn
-		if to == BreakerClosed {
-			level = slog.LevelInfo
+		level, msg := slog.LevelInfo, "retrysql: circuit breaker closed"
+		switch {
+		case to == BreakerOpen && from == BreakerHalfOpen:
+			level, msg = slog.LevelDebug, "retrysql: circuit breaker probe failed, open again"
+		case to == BreakerOpen:
+			level, msg = slog.LevelWarn, "retrysql: circuit breaker opened"
+		case to == BreakerHalfOpen:
+			level, msg = slog.LevelDebug, "retrysql: circuit breaker half-open"
 		}
 		ctx := context.Background()
 		if l.Enabled(ctx, level) {
-			l.LogAttrs(ctx, level, "retrysql: circuit breaker "+to.String(),
+			l.LogAttrs(ctx, level, msg,
 				slog.String("retrysql.breaker.state", to.String()), slog.String("retrysql.breaker.from", from.String()))
 		}
 	})

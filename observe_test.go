@@ -4,15 +4,15 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
-	"io"
-	"log/slog"
-	"strings"
+	"fmt"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/retrysql/retrysql"
+	"github.com/retrysql/retrysql/classify"
+	"github.com/retrysql/retrysql/strategy"
 )
 
 type ctxKey struct{}
@@ -200,93 +200,30 @@ func TestStatsBreakerState(t *testing.T) {
 	}
 }
 
-// records is a slog.Handler that keeps what it is given.
-type records struct {
-	mu    sync.Mutex
-	level slog.Level
-	got   []slog.Record
-}
-
-func (h *records) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
-func (h *records) Handle(_ context.Context, r slog.Record) error {
-	h.mu.Lock()
-	h.got = append(h.got, r)
-	h.mu.Unlock()
-	return nil
-}
-func (h *records) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h *records) WithGroup(string) slog.Handler      { return h }
-
-func (h *records) lines() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var b strings.Builder
-	for _, r := range h.got {
-		b.WriteString(r.Level.String() + " " + r.Message)
-		r.Attrs(func(a slog.Attr) bool {
-			if a.Key != "error" && a.Key != "retrysql.delay" {
-				b.WriteString(" " + a.Key + "=" + a.Value.String())
-			}
-			return true
-		})
-		b.WriteString("\n")
+func ExampleWithOnComplete() {
+	// A hook for the operations that retried or failed: those that
+	// succeed at once do not call it, nor read the clock.
+	r, err := retrysql.NewRetrier(
+		retrysql.WithStrategy(classify.Transient, strategy.Fixed{Interval: time.Millisecond}),
+		retrysql.WithOnComplete(func(c retrysql.Completion) {
+			fmt.Printf("%s: %s after %d attempts, %v slept\n", c.Place, c.End, c.Attempts, c.Backoff)
+		}, retrysql.RetriedOrFailed))
+	if err != nil {
+		panic(err)
 	}
-	return b.String()
-}
-
-func TestLogger(t *testing.T) {
-	h := &records{level: slog.LevelDebug}
-	br, _ := retrysql.NewCircuitBreaker(retrysql.BreakerSettings{Failures: 2, OpenFor: 10 * time.Millisecond, MaxWait: -1})
-	d := newFake(failN("exec", "UPDATE t", 1, serialization))
-	db := openFake(t, d, retrysql.WithLogger(slog.New(h)), retrysql.WithBreaker(br), retrysql.WithMaxAttempts(2))
-	if _, err := db.ExecContext(t.Context(), "UPDATE t"); err != nil {
-		t.Fatal(err)
-	}
-	d.script = failN("exec", "INSERT", 1, io.ErrUnexpectedEOF)
-	db.ExecContext(t.Context(), "INSERT")
-	d.openErr = func(int) error { return refused }
-	db.SetMaxIdleConns(0)
-	db.PingContext(t.Context())
-	d.openErr = nil
-	time.Sleep(20 * time.Millisecond)
-	if err := db.PingContext(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	want := []string{
-		"DEBUG retrysql: retrying retrysql.place=statement retrysql.attempt=1 retrysql.error.class=tx-aborted db.response.status_code=40001 error.type=40001",
-		"WARN retrysql: outcome unknown retrysql.place=statement retrysql.attempt=1 retrysql.error.class=conn-lost retrysql.reason=ambiguous",
-		"WARN retrysql: circuit breaker open retrysql.breaker.state=open retrysql.breaker.from=closed",
-		"INFO retrysql: circuit breaker closed retrysql.breaker.state=closed retrysql.breaker.from=half-open",
-	}
-	got := h.lines()
-	for _, w := range want {
-		if !strings.Contains(got, w+"\n") {
-			t.Errorf("no line %q in:\n%s", w, got)
+	busy := 1
+	op := func(context.Context) error {
+		if busy > 0 {
+			busy--
+			return retrysql.Retryable(errors.New("queue busy"))
 		}
+		return nil
 	}
-	// Nothing below the handler's level is even built.
-	quiet := &records{level: slog.LevelError}
-	db2 := openFake(t, newFake(failN("exec", "UPDATE t", 1, serialization)), retrysql.WithLogger(slog.New(quiet)))
-	db2.ExecContext(t.Context(), "UPDATE t")
-	if quiet.lines() != "" {
-		t.Fatalf("logged below the level: %s", quiet.lines())
-	}
-}
-
-// TestLoggerBudgetRateLimited: give-ups for an empty budget are logged at
-// most once a second, the next saying how many were left out.
-func TestLoggerBudgetRateLimited(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := &records{level: slog.LevelWarn}
-		r := newRetrier(t, nil, retrysql.WithLogger(slog.New(h)), retrysql.WithBudget(&denyAll{}))
-		for range 5 {
-			retrysql.Do(t.Context(), r, (&script{errs: []error{errTransient}}).op)
-		}
-		time.Sleep(time.Second)
-		retrysql.Do(t.Context(), r, (&script{errs: []error{errTransient}}).op)
-		got := h.lines()
-		if strings.Count(got, "gave up") != 2 || !strings.Contains(got, "retrysql.suppressed=4") {
-			t.Fatalf("log:\n%s", got)
-		}
-	})
+	ctx := context.Background()
+	fmt.Println(retrysql.Do(ctx, r, op)) // retried once
+	fmt.Println(retrysql.Do(ctx, r, op)) // succeeds at once
+	// Output:
+	// operation: success after 2 attempts, 1ms slept
+	// <nil>
+	// <nil>
 }

@@ -54,6 +54,97 @@ type Event struct {
 	Reason Reason
 }
 
+// End is how a logical operation ended.
+type End uint8
+
+const (
+	// EndSuccess: an attempt succeeded.
+	EndSuccess End = iota
+	// EndPermanent: an error that retrying cannot cure, returned as it is.
+	EndPermanent
+	// EndGaveUp: retrying stopped with a retryable error (attempts, time,
+	// deadline, budget, breaker; see Completion.Reason).
+	EndGaveUp
+	// EndAmbiguous: the outcome is unknown (ErrAmbiguous,
+	// ErrAmbiguousCommit).
+	EndAmbiguous
+	// EndHandedOff: a lost connection of a session that had served
+	// requests, handed to database/sql as driver.ErrBadConn.
+	EndHandedOff
+	// EndResolved: a transaction whose last COMMIT lost its answer, and
+	// which the commit check (WithCommitCheck) found committed: RunInTx
+	// returned its value and no error.
+	EndResolved
+)
+
+var endNames = [...]string{"success", "permanent", "gave up", "ambiguous", "handed off", "resolved"}
+
+// String returns "success", "permanent", "gave up", "ambiguous", "handed
+// off" or "resolved".
+func (e End) String() string {
+	if int(e) < len(endNames) {
+		return endNames[e]
+	}
+	return fmt.Sprintf("End(%d)", uint8(e))
+}
+
+// Succeeded reports whether the operation returned no error: EndSuccess,
+// or EndResolved.
+func (e End) Succeeded() bool { return e == EndSuccess || e == EndResolved }
+
+// Completion describes one logical operation, once it has ended, to the
+// OnComplete hook: a statement, a connect, a RunInTx, a Do.
+type Completion struct {
+	// Ctx is the operation's context, for correlation with traces.
+	Ctx      context.Context
+	Place    Place
+	Attempts int
+	// Backoff is the time slept between attempts.
+	Backoff time.Duration
+	// Elapsed is the whole operation's duration, its first attempt
+	// included, when the operation was timed: it is timed when a hook of
+	// the operation was given with AllOperations (the default of
+	// WithOnComplete), or WithMaxElapsed is set; either makes the loop read
+	// the clock as every operation starts. Otherwise Elapsed is 0: hooks
+	// given with RetriedOrFailed alone cost an operation whose first
+	// attempt succeeds no clock reading, and the start of the others is
+	// then not known.
+	Elapsed time.Duration
+	End     End
+	// Reason is why retrying stopped, for EndGaveUp and EndAmbiguous.
+	Reason Reason
+	// Result is how the last failed attempt's error was classified (zero
+	// if none failed).
+	Result classify.Result
+	// NotCommitted counts the attempts of a RunInTx whose COMMIT lost its
+	// answer and that the commit check found not committed, which were
+	// then replayed (EndResolved says that the last attempt's was found
+	// committed).
+	NotCommitted int
+	// Err is what the operation returned.
+	Err error
+}
+
+// Completions says which operations a completion hook is called for.
+type Completions uint8
+
+const (
+	// AllOperations: every operation, each one timed (Elapsed), which
+	// costs two clock readings per operation. The default of
+	// WithOnComplete.
+	AllOperations Completions = iota
+	// RetriedOrFailed: the operations that did not simply succeed at their
+	// first attempt: those that retried (however they ended), failed, were
+	// refused before any attempt, or whose lost COMMIT the commit check
+	// resolved. An operation whose first attempt succeeds, the common
+	// case, calls no hook and reads no clock; see Completion.Elapsed.
+	RetriedOrFailed
+)
+
+// eventful reports whether c is an operation that RetriedOrFailed hooks
+// are called for.
+func eventful(attempts int, end End) bool { return attempts != 1 || end != EndSuccess }
+
 // Stats is a snapshot of a Retrier's counters since it was created.
 type Stats struct {
 	// Attempts counts every attempt made, first attempts included.
