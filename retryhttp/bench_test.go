@@ -15,19 +15,20 @@ import (
 
 // BenchmarkFirstAttempt: the first-attempt cost of the transport, a GET
 // answered 200 on a kept-alive loopback connection, through
-// http.DefaultTransport's behaviour (a clone of it: same dialer, proxy
-// from the environment, pool settings) and through retryhttp over such a
-// clone. The two run in turn in every -count round; compare them with
+// http.DefaultTransport's behaviour ("base": a clone of it, with its
+// dialer, proxy from the environment and pool settings) and through
+// retryhttp over such a clone. The two run in turn in every -count
+// round; compare them with
 //
 //	benchstat -col /transport
 //
 // whose delta is the transport's overhead as a share of a loopback
-// request (BenchmarkOverhead measures the same cost without the network
-// noise).
+// request (BenchmarkOverhead measures the same cost without the
+// network's noise).
 func BenchmarkFirstAttempt(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	defer srv.Close()
-	for _, name := range []string{"default", "retryhttp"} {
+	for _, name := range []string{"base", "retryhttp"} {
 		b.Run("transport="+name, func(b *testing.B) {
 			base := http.DefaultTransport.(*http.Transport).Clone()
 			defer base.CloseIdleConnections()
@@ -58,8 +59,11 @@ type stub struct{ resp http.Response }
 
 func (s *stub) RoundTrip(*http.Request) (*http.Response, error) { return &s.resp, nil }
 
-// The wrapper's cost alone, in time and allocations, over a base that
-// does nothing; the POST carries an Idempotency-Key, the GET does not.
+// BenchmarkOverhead: the wrapper's cost alone, in time and allocations,
+// over a base that answers at once from memory; the POST carries an
+// Idempotency-Key, the GET does not. The 2 allocations are the
+// context that declares the request idempotent (retrysql.Idempotent) and
+// the one retrysql.DoValue hands its operation.
 func BenchmarkOverhead(b *testing.B) {
 	for _, name := range []string{"base", "retryhttp"} {
 		for _, method := range []string{http.MethodGet, http.MethodPost} {
