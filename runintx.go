@@ -16,6 +16,28 @@ type TxBeginner interface {
 	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
 }
 
+// A DBBeginner is a TxBeginner that begins its transactions on a *sql.DB
+// through another API (an adapter's: sqlx's BeginTxx, GORM's Begin) and
+// returns the *sql.Tx that API began. DB names that handle, or nil, and
+// RunInTx treats the call as one on it: the handle's Retrier when it is a
+// retrysql handle, its pool size as the bound of admission, and the commit
+// check (WithCommitCheck), which asks the handle's other connections.
+type DBBeginner interface {
+	TxBeginner
+	DB() *sql.DB
+}
+
+// handleOf returns the *sql.DB that db names when it is a DBBeginner that
+// names one, or db.
+func handleOf(db TxBeginner) TxBeginner {
+	if b, ok := db.(DBBeginner); ok {
+		if h := b.DB(); h != nil {
+			return h
+		}
+	}
+	return db
+}
+
 // RunInTx runs fn in a transaction and commits it, replaying the whole
 // transaction when the database rolled it back or it could not complete:
 //
@@ -64,10 +86,11 @@ type TxBeginner interface {
 // RunInTx uses the handle's Retrier: its policy, budget, breaker, hooks and
 // counters, where replays are counted by class and code at
 // PlaceTransaction. On any other handle it uses a Retrier shared by all such
-// calls in the process, with the default settings, unless WithRetrier gives
-// one. opts are the options of every attempt's transaction; options change
-// the policy for this call (the options valid for one RunInTx call are
-// listed in the package documentation).
+// calls in the process, SharedRetrier, unless WithRetrier gives one. A
+// DBBeginner (an adapter's) stands for the *sql.DB it names, in this and
+// for the commit check. opts are the options of every attempt's
+// transaction; options change the policy for this call (the options valid
+// for one RunInTx call are listed in the package documentation).
 //
 // Under admission control (WithAdmission, on the handle, its Retrier or
 // the call), every attempt first waits for a permit of the controller,
@@ -97,16 +120,17 @@ func RunInTxValue[T any](ctx context.Context, db TxBeginner, opts *sql.TxOptions
 	case fn == nil:
 		return zero, errNilOp
 	}
-	r, p, ctl, err := txRetrier(db, options)
+	h := handleOf(db)
+	r, p, ctl, err := txRetrier(h, options)
 	if err != nil {
 		return zero, err
 	}
 	t := &txSite{readOnly: opts != nil && opts.ReadOnly, r: r, policy: p}
 	t.op.Context, t.op.tx = ctx, &t.facts
-	t.admitFor(ctx, r, db, ctl)
+	t.admitFor(ctx, r, h, ctl)
 	if p.commitCheck && !t.readOnly {
-		if t.check, t.checkDB = checkFor(db); t.check == nil {
-			return zero, noCheck(db)
+		if t.check, t.checkDB = checkFor(h); t.check == nil {
+			return zero, noCheck(h)
 		}
 		if err := t.check.prepare(ctx, t.checkDB); err != nil {
 			return zero, fmt.Errorf("retrysql: WithCommitCheck: %w", err)
@@ -186,6 +210,10 @@ func txAttempt[T any](ctx context.Context, t *txSite, db TxBeginner, opts *sql.T
 // work twice).
 func (t *txSite) rollback(ctx context.Context, tx *sql.Tx, err error) error {
 	rbErr := t.facts.end(false, tx.Rollback)
+	var ended *txEndedError
+	if errors.As(err, &ended) {
+		return err // an adapter's fn said so already (TxAttempt.EndedByFn)
+	}
 	_, _, byFn, _ := t.facts.snapshot()
 	switch {
 	case byFn == "committed":
@@ -211,6 +239,13 @@ func (t *txSite) commitFailed(ctx context.Context, err error) error {
 	}
 	return err
 }
+
+// SharedRetrier returns the Retrier that serves the calls given none: RunInTx
+// on a handle that is not retrysql's, Transact, and the adapters built on
+// them (pgxretry, whose statement helpers too, gormretry, sqlxretry) on
+// such handles, unless WithRetrier gives one. It has the default settings;
+// its budget, breaker and Stats are those of all these calls together.
+func SharedRetrier() *Retrier { return defaultTxRetrier() }
 
 // defaultTxRetrier serves RunInTx on handles that are not retrysql's.
 var defaultTxRetrier = sync.OnceValue(func() *Retrier {

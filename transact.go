@@ -2,22 +2,38 @@ package retrysql
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/retrysql/retrysql/classify"
 )
 
 // TxAttempt is one attempt of a transaction run by Transact: it runs the
 // attempt's COMMIT, and says when the application's code ended the
 // transaction itself. Its methods are for the goroutine running the
 // attempt.
-type TxAttempt struct{ t *txSite }
+type TxAttempt struct {
+	t *txSite
+	// proof, under the commit check (TransactOn): what Prove found.
+	proof *attemptProof
+}
 
 // Commit runs commit as the attempt's COMMIT and returns its error. While
 // it runs, a lost connection leaves the outcome unknown: Transact then
 // returns ErrAmbiguousCommit rather than replay, unless the transaction is
-// idempotent or read-only.
+// idempotent or read-only. Under the commit check (TransactOn), such an
+// outcome is first asked of the server: found committed, Commit returns
+// nil; found not committed, an error that replays the transaction.
 func (a TxAttempt) Commit(commit func() error) error {
 	if commit == nil {
 		return errNilOp
+	}
+	if a.proof != nil {
+		return a.checkedCommit(commit)
 	}
 	return a.t.facts.end(true, commit)
 }
@@ -26,7 +42,9 @@ func (a TxAttempt) Commit(commit func() error) error {
 // application code committed (committed true) or rolled back the
 // transaction itself, after which the adapter cannot commit: Transact
 // never replays it, and returns an error matching ErrTxEndedByFn that says
-// what happened (and err, what the code returned, if not nil).
+// what happened (and err, what the code returned, if not nil). It does
+// not depend on the attempt: an adapter on RunInTx (a DBBeginner's fn) may
+// return it from a zero TxAttempt, and RunInTx returns it as it is.
 func (a TxAttempt) EndedByFn(committed bool, err error) error {
 	how := "rolled back"
 	if committed {
@@ -43,10 +61,11 @@ func (a TxAttempt) EndedByFn(committed bool, err error) error {
 // a connection lost before COMMIT), never after a COMMIT whose outcome is
 // unknown; readOnly says the transaction is begun READ ONLY (its lost
 // COMMIT is harmless, a write refused in it is permanent). It uses
-// WithRetrier's Retrier, or the one shared by RunInTx on handles that are
-// not retrysql's, with its policy, budget, breaker, admission and hooks;
+// WithRetrier's Retrier, or SharedRetrier(), with its policy, budget,
+// breaker, admission and hooks;
 // the options valid for one RunInTx apply, except WithCommitCheck(true),
-// which it refuses: the commit check needs a *sql.DB to ask (RunInTx).
+// which it refuses: the commit check needs a connector to ask through
+// (TransactOn).
 //
 // Package pgxretry is built on it.
 func Transact(ctx context.Context, readOnly bool, attempt func(ctx context.Context, a TxAttempt) error, options ...Option) error {
@@ -62,6 +81,36 @@ func Transact(ctx context.Context, readOnly bool, attempt func(ctx context.Conte
 // TransactValue is Transact for a transaction that computes a value: the
 // value of the attempt that committed.
 func TransactValue[T any](ctx context.Context, readOnly bool, attempt func(ctx context.Context, a TxAttempt) (T, error), options ...Option) (T, error) {
+	return TransactValueOn[T](ctx, nil, readOnly, attempt, options...)
+}
+
+// TransactOn is Transact with the commit check (WithCommitCheck) for
+// transactions on a PostgreSQL server that c also connects to: a connector
+// of pgx's database/sql driver (stdlib.GetConnector, GetPoolConnector, or
+// one of its own whose Driver is stdlib's; pgxretry makes one for a pool
+// or a connection). With the check on (in options or the Retrier's),
+// each attempt must call TxAttempt.Prove first thing after BEGIN; a COMMIT
+// whose answer was lost is then asked of the server, by transaction id, on
+// connections of c, as RunInTx asks a *sql.DB's: found committed, Transact
+// returns nil (the attempt's value); found not committed, the transaction
+// is replayed; anything the server cannot settle before ctx ends is
+// ErrAmbiguousCommit, as without the check. c connects only then, and its
+// connections are closed once the question is answered (c itself is never
+// closed). A nil c, or one of another driver, refuses the check; without
+// the check, TransactOn is Transact.
+func TransactOn(ctx context.Context, c driver.Connector, readOnly bool, attempt func(ctx context.Context, a TxAttempt) error, options ...Option) error {
+	if attempt == nil {
+		return errNilOp
+	}
+	_, err := TransactValueOn(ctx, c, readOnly, func(ctx context.Context, a TxAttempt) (struct{}, error) {
+		return struct{}{}, attempt(ctx, a)
+	}, options...)
+	return err
+}
+
+// TransactValueOn is TransactOn for a transaction that computes a value:
+// the value of the attempt that committed.
+func TransactValueOn[T any](ctx context.Context, c driver.Connector, readOnly bool, attempt func(ctx context.Context, a TxAttempt) (T, error), options ...Option) (T, error) {
 	var zero T
 	switch {
 	case ctx == nil:
@@ -73,15 +122,23 @@ func TransactValue[T any](ctx context.Context, readOnly bool, attempt func(ctx c
 	if err != nil {
 		return zero, err
 	}
-	if p.commitCheck && !readOnly {
-		return zero, errors.New("retrysql: WithCommitCheck: Transact has no commit check yet (RunInTx on a *sql.DB has)")
-	}
 	t := &txSite{readOnly: readOnly, r: r, policy: p}
+	var asker driver.Connector // with the check: c
+	if p.commitCheck && !readOnly {
+		if err := onPostgres(c); err != nil {
+			return zero, err
+		}
+		t.check, asker = pgCheck{}, c
+	}
 	t.op.Context, t.op.tx = ctx, &t.facts
 	t.admitFor(ctx, r, nil, ctl)
 	return run(&t.op, r, p, t, func(ctx context.Context) (T, error) {
 		return admitted(ctx, t, func(ctx context.Context) (T, error) {
-			v, err := attempt(ctx, TxAttempt{t})
+			a := TxAttempt{t: t}
+			if t.check != nil {
+				a.proof = &attemptProof{asker: asker}
+			}
+			v, err := attempt(ctx, a)
 			if err != nil {
 				return zero, err
 			}
@@ -96,3 +153,95 @@ func TransactValue[T any](ctx context.Context, readOnly bool, attempt func(ctx c
 // errNoCommit: an attempt of Transact that succeeded without committing
 // through TxAttempt.Commit (a bug of the adapter).
 var errNoCommit = errors.New("retrysql: Transact's attempt returned nil without committing through TxAttempt.Commit")
+
+// onPostgres returns nil when c is a connector of pgx's database/sql
+// driver (retrysql's wrapper or not), and the error that refuses the
+// commit check otherwise.
+func onPostgres(c driver.Connector) error {
+	if c == nil {
+		return errors.New("retrysql: WithCommitCheck: Transact has no commit check without a connector to ask through (TransactOn; RunInTx on a *sql.DB has one)")
+	}
+	drv := c.Driver()
+	if w, ok := drv.(*wrapDriver); ok {
+		drv = w.inner
+	}
+	if _, ok := drv.(*stdlib.Driver); !ok {
+		return fmt.Errorf("retrysql: WithCommitCheck: TransactOn checks PostgreSQL through pgx's driver, not %T (RunInTx on a *sql.DB checks MySQL too)", drv)
+	}
+	return nil
+}
+
+// attemptProof is what an attempt of TransactOn proved of itself, and
+// the connector to ask through.
+type attemptProof struct {
+	p      commitProof
+	proved bool
+	asker  driver.Connector
+}
+
+// pgProof is the commit check's proof on PostgreSQL (pgCheck.prove's).
+const pgProof = "SELECT txid_current(), pg_backend_pid(), " + pgInstance
+
+// Prove leaves the commit check's proof in the attempt's transaction, for
+// TransactOn with the check on; otherwise it does nothing and returns nil.
+// Call it first, right after BEGIN, before anything takes a lock (the
+// round trip does not then make contended transactions hold their locks
+// longer). queryRow runs query in the attempt's transaction and scans its
+// one row into dest; with pgx:
+//
+//	func(ctx context.Context, query string, dest ...any) error {
+//		return tx.QueryRow(ctx, query).Scan(dest...)
+//	}
+//
+// An error is queryRow's: roll back and return it, as for any statement.
+func (a TxAttempt) Prove(ctx context.Context, queryRow func(ctx context.Context, query string, dest ...any) error) error {
+	if a.proof == nil {
+		return nil
+	}
+	if queryRow == nil {
+		return errNilOp
+	}
+	var p commitProof
+	var pid int64
+	if err := queryRow(ctx, pgProof, &p.id, &pid, &p.started, &p.timeline, &p.system); err != nil {
+		return err
+	}
+	p.session = uint64(pid)
+	a.proof.p, a.proof.proved = p, true
+	return nil
+}
+
+// checkedCommit runs commit under the commit check, as RunInTx's
+// checkedCommit (commitcheck.go) runs a *sql.Tx's: nil when COMMIT
+// succeeded or was found committed, an errNotCommitted when it was found
+// not committed, COMMIT's error otherwise.
+func (a TxAttempt) checkedCommit(commit func() error) error {
+	t := a.t
+	if !a.proof.proved {
+		return errNotProved
+	}
+	err := t.facts.end(true, commit)
+	if err == nil {
+		return nil
+	}
+	if res := t.policy.classify(err); res.Class != classify.ConnLost || res.Unsent {
+		return err // a definite answer
+	}
+	// The only *sql.DB of the call, made for the question (struct{...}
+	// hides an io.Closer: Close must not close the caller's connector).
+	db := sql.OpenDB(struct{ driver.Connector }{a.proof.asker})
+	defer db.Close()
+	switch resolve(t.op.Context, db, t.check, a.proof.p) {
+	case isCommitted:
+		t.r.stats.resolved[1].Add(1)
+		return nil
+	case notCommitted:
+		t.r.stats.resolved[0].Add(1)
+		return &errNotCommitted{err: err}
+	}
+	return err
+}
+
+// errNotProved: an attempt under the commit check that commits without
+// having called Prove (a bug of the adapter); nothing is committed.
+var errNotProved = errors.New("retrysql: TxAttempt.Commit under the commit check without TxAttempt.Prove first: not committed")

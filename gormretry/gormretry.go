@@ -37,17 +37,18 @@
 // retrysql.ErrTxEndedByFn that says whether fn committed or rolled back.
 // Nested tx.Transaction calls (savepoints) are fine.
 //
-// The commit check (retrysql.WithCommitCheck) is not available for GORM
-// transactions yet (retrysql.Transact has none): the WithCommitCheck
-// setting of a handle or Retrier does not apply here, and
-// WithCommitCheck(true) given to RunInTx is refused; a lost COMMIT is
-// ErrAmbiguousCommit.
+// The commit check (retrysql.WithCommitCheck, on the handle, the Retrier
+// or the call) works as retrysql.RunInTx's on the *sql.DB that GORM runs
+// on (db.DB()), for pgx and go-sql-driver/mysql: a COMMIT whose answer was
+// lost is asked of the handle's other connections; found committed,
+// RunInTx returns nil; found not committed, it replays.
 package gormretry
 
 import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 
 	"gorm.io/gorm"
 
@@ -60,11 +61,12 @@ import (
 // fn carries the attempt's context: the statements of fn run with it.
 //
 // options are those of one retrysql.RunInTx call (the package
-// documentation of retrysql lists them). On a database opened with a
-// retrysql driver the handle's Retrier is used, with its policy, budget,
-// breaker, admission, hooks and counters; otherwise the Retrier retrysql
-// shares between handles that are not its own; retrysql.WithRetrier
-// chooses another. RunInTx is safe for concurrent use, as db is.
+// documentation of retrysql lists them), which RunInTx is on the *sql.DB
+// that GORM runs on: on a database opened with a retrysql driver the
+// handle's Retrier is used, with its policy, budget, breaker, admission,
+// hooks and counters; otherwise retrysql.SharedRetrier();
+// retrysql.WithRetrier chooses another. RunInTx is safe for concurrent
+// use, as db is.
 func RunInTx(ctx context.Context, db *gorm.DB, opts *sql.TxOptions, fn func(tx *gorm.DB) error, options ...retrysql.Option) error {
 	if fn == nil {
 		return errNilFn
@@ -90,53 +92,57 @@ func RunInTxValue[T any](ctx context.Context, db *gorm.DB, opts *sql.TxOptions, 
 	if _, inTx := db.Statement.ConnPool.(gorm.TxCommitter); inTx {
 		return zero, errors.New("gormretry: db is a transaction already (RunInTx begins its own; inside one, tx.Transaction makes a savepoint)")
 	}
-	sqlDB, _ := db.DB() // nil for a ConnPool that is not database/sql's
-	readOnly := opts != nil && opts.ReadOnly
-	return retrysql.TransactValue(ctx, readOnly, func(ctx context.Context, a retrysql.TxAttempt) (T, error) {
-		return attempt(ctx, a, db, sqlDB, opts, fn)
-	}, callOptions(sqlDB, options)...)
-}
-
-// attempt is one attempt: BEGIN, fn, COMMIT.
-func attempt[T any](ctx context.Context, a retrysql.TxAttempt, db *gorm.DB, sqlDB *sql.DB, opts *sql.TxOptions, fn func(*gorm.DB) (T, error)) (T, error) {
-	var zero T
-	tx := db.WithContext(ctx).Begin(opts)
-	if tx.Error != nil {
-		return zero, tx.Error
-	}
-	w := watch(tx, sqlDB)
-	panicked := true
-	defer func() {
-		if panicked {
-			w.rollback(tx) // and the panic goes on
+	b := &beginner{db: db}
+	b.sqlDB, _ = db.DB() // nil for a ConnPool that is not database/sql's
+	return retrysql.RunInTxValue(ctx, b, opts, func(ctx context.Context, stx *sql.Tx) (T, error) {
+		tx, w := b.tx, b.w
+		if tx == nil || b.stx != stx {
+			return zero, errors.New("gormretry: the transaction handed to fn is not the one begun") // never: RunInTx begins, then runs fn
 		}
-	}()
-	v, err := fn(tx)
-	panicked = false
-	if byFn := w.endedByFn(); byFn != nil {
-		// fn committed or rolled back itself: nothing to commit, and a
-		// replay could run what it committed twice.
-		return zero, a.EndedByFn(*byFn, err)
-	}
-	if err != nil {
-		w.rollback(tx)
-		return zero, err
-	}
-	if err := a.Commit(func() error { return w.commit(tx) }); err != nil {
-		return zero, err
-	}
-	return v, nil
+		v, err := fn(tx)
+		if byFn := w.endedByFn(); byFn != nil {
+			// fn committed or rolled back itself: nothing to commit, and a
+			// replay could run what it committed twice.
+			return zero, retrysql.TxAttempt{}.EndedByFn(*byFn, err)
+		}
+		return v, err
+	}, options...)
 }
 
-// callOptions puts before the caller's options the Retrier of sqlDB when
-// it is a retrysql handle (a later WithRetrier wins), and turns off the
-// commit check of the handle or Retrier, which Transact does not have.
-func callOptions(sqlDB *sql.DB, options []retrysql.Option) []retrysql.Option {
-	pre := []retrysql.Option{retrysql.WithCommitCheck(false)}
-	if r, ok := retrysql.RetrierOf(sqlDB); ok {
-		pre = append(pre, retrysql.WithRetrier(r))
+// beginner begins the attempts of one RunInTxValue through GORM (db.Begin,
+// with the attempt's context), which makes the *gorm.DB handed to fn, and
+// gives retrysql.RunInTx the *sql.Tx inside it to commit or roll back;
+// RunInTx's own COMMIT so bypasses GORM, which would only call the
+// *sql.Tx's. It keeps the last attempt's transaction for fn (the attempts
+// of one call are sequential), and is a retrysql.DBBeginner: RunInTx
+// treats the call as one on the *sql.DB that GORM runs on.
+type beginner struct {
+	db    *gorm.DB
+	sqlDB *sql.DB
+	tx    *gorm.DB // the attempt's, for fn
+	stx   *sql.Tx  // the database/sql transaction inside tx
+	w     *watcher
+}
+
+var _ retrysql.DBBeginner = (*beginner)(nil)
+
+// DB names the handle GORM runs on, or nil.
+func (b *beginner) DB() *sql.DB { return b.sqlDB }
+
+func (b *beginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error) {
+	b.tx, b.stx, b.w = nil, nil, nil
+	tx := b.db.WithContext(ctx).Begin(opts)
+	if tx.Error != nil {
+		return nil, tx.Error
 	}
-	return append(pre, options...)
+	stx := sqlTx(tx.Statement.ConnPool)
+	if stx == nil {
+		pool := tx.Statement.ConnPool
+		tx.Rollback()
+		return nil, fmt.Errorf("gormretry: GORM began a %T, not a database/sql transaction (RunInTx needs a dialector over database/sql)", pool)
+	}
+	b.tx, b.stx, b.w = tx, stx, watch(tx, b.sqlDB)
+	return stx, nil
 }
 
 var errNilFn = errors.New("gormretry: nil fn")

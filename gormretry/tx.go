@@ -14,20 +14,16 @@ var (
 )
 
 // watcher notes a Commit or Rollback of an attempt's transaction made by
-// fn rather than by RunInTx. fn may hand tx to other goroutines, hence
-// the mutex.
+// fn through GORM (RunInTx ends the *sql.Tx itself, unseen). fn may hand
+// tx to other goroutines, hence the mutex.
 type watcher struct {
 	mu   sync.Mutex
-	ours bool  // RunInTx is ending the transaction
 	byFn *bool // committed (true) or rolled back (false) by fn
 }
 
 func (w *watcher) saw(committed bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.ours {
-		return
-	}
 	if committed || w.byFn == nil {
 		w.byFn = &committed
 	}
@@ -40,32 +36,25 @@ func (w *watcher) endedByFn() *bool {
 	return w.byFn
 }
 
-// end runs RunInTx's own COMMIT or ROLLBACK of tx through GORM (which
-// translates its error as it always does).
-func (w *watcher) end(tx *gorm.DB, commit bool) error {
-	w.mu.Lock()
-	w.ours = true
-	w.mu.Unlock()
-	defer func() {
-		w.mu.Lock()
-		w.ours = false
-		w.mu.Unlock()
-	}()
-	if commit {
-		return tx.Commit().Error
+// sqlTx returns the *sql.Tx of the transaction GORM began, pool: pool
+// itself, or the one inside GORM's prepared-statement transaction
+// (PrepareStmt); nil for a transaction of another kind.
+func sqlTx(pool gorm.ConnPool) *sql.Tx {
+	switch p := pool.(type) {
+	case *sql.Tx:
+		return p
+	case *gorm.PreparedStmtTX:
+		if tx, ok := p.Tx.(*sql.Tx); ok {
+			return tx
+		}
 	}
-	return tx.Rollback().Error
+	return nil
 }
 
-func (w *watcher) commit(tx *gorm.DB) error { return w.end(tx, true) }
-func (w *watcher) rollback(tx *gorm.DB)     { _ = w.end(tx, false) }
-
 // watch puts a watchedTx around the database/sql transaction that GORM
-// began for tx: the *sql.Tx (or other gorm.Tx) in tx.Statement.ConnPool,
-// or the one inside GORM's prepared-statement transaction (PrepareStmt),
-// which GORM itself looks for by type and so is left in place. A
-// transaction of another kind is not watched: fn's own Commit then goes
-// unnoticed, and RunInTx's COMMIT fails.
+// began for tx: the *sql.Tx in tx.Statement.ConnPool, or the one inside
+// GORM's prepared-statement transaction, which GORM itself looks for by
+// type and so is left in place.
 func watch(tx *gorm.DB, sqlDB *sql.DB) *watcher {
 	w := &watcher{}
 	switch p := tx.Statement.ConnPool.(type) {

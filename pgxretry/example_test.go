@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/retrysql/retrysql"
 	"github.com/retrysql/retrysql/pgxretry"
 )
 
@@ -28,5 +29,24 @@ func ExampleRunInTx() {
 	})
 	if err != nil {
 		fmt.Println("transfer:", err)
+	}
+}
+
+func ExampleRunInTx_commitCheck() {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, "postgres://app@localhost/shop")
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
+	// With the commit check, a COMMIT whose answer was lost is asked of
+	// another connection of the pool (txid_status): committed, nil;
+	// not committed, replayed; unknown, retrysql.ErrAmbiguousCommit.
+	err = pgxretry.RunInTx(ctx, pool, pgx.TxOptions{}, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "INSERT INTO orders (id, amount) VALUES ($1, $2)", 42, 100)
+		return err
+	}, retrysql.WithCommitCheck(true))
+	if err != nil {
+		fmt.Println("order:", err)
 	}
 }

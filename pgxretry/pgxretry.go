@@ -1,37 +1,11 @@
-// Package pgxretry replays whole pgx transactions, for programs that use
-// pgx directly (pgxpool) rather than through database/sql, with retrysql's
-// classifier, strategies, budget, breaker, admission and hooks:
-//
-//	err := pgxretry.RunInTx(ctx, pool, pgx.TxOptions{IsoLevel: pgx.Serializable},
-//		func(ctx context.Context, tx pgx.Tx) error {
-//			_, err := tx.Exec(ctx, debit, amount, from)
-//			if err != nil {
-//				return err
-//			}
-//			_, err = tx.Exec(ctx, credit, amount, to)
-//			return err
-//		})
-//
-// The rules are RunInTx's (package retrysql): a deadlock, a serialization
-// failure, a lock timeout or a connection lost before COMMIT rolls back,
-// waits and replays the whole function; a connection lost during COMMIT
-// is retrysql.ErrAmbiguousCommit unless the transaction is idempotent or
-// read-only; fn must not commit or roll back itself (if it does, the
-// transaction is never replayed and the error says so). The commit check
-// (retrysql.WithCommitCheck) is not available here yet and is refused.
-//
-// Statements outside a transaction are not retried by pgx: Exec retries
-// one the way retrysql's driver does (transient and tx-aborted errors; a
-// connection lost before anything was sent, which pgx reports with
-// pgconn.SafeToRetry; not one lost after, unless declared idempotent).
 package pgxretry
 
 import (
 	"context"
 	"errors"
+	"reflect"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/retrysql/retrysql"
 )
@@ -43,13 +17,15 @@ type Beginner interface {
 }
 
 // RunInTx runs fn in a transaction begun on db with opts and commits it,
-// replaying the whole transaction as retrysql.RunInTx does. opts are the
-// options of every attempt's transaction; options are those of one
-// retrysql.RunInTx call (WithRetrier chooses the Retrier; otherwise the one
-// retrysql shares between handles that are not its own).
+// replaying the whole transaction as retrysql.RunInTx does (see the
+// package documentation). opts are the options of every attempt's
+// transaction; options are those of one retrysql.RunInTx call
+// (retrysql.WithRetrier chooses the Retrier; otherwise
+// retrysql.SharedRetrier()). With retrysql.WithCommitCheck(true), here or
+// on the Retrier, db must be a *pgxpool.Pool or a *pgx.Conn.
 func RunInTx(ctx context.Context, db Beginner, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error, options ...retrysql.Option) error {
 	if fn == nil {
-		return errors.New("pgxretry: nil fn")
+		return errNilFn
 	}
 	_, err := RunInTxValue(ctx, db, opts, func(ctx context.Context, tx pgx.Tx) (struct{}, error) {
 		return struct{}{}, fn(ctx, tx)
@@ -62,12 +38,12 @@ func RunInTx(ctx context.Context, db Beginner, opts pgx.TxOptions, fn func(ctx c
 func RunInTxValue[T any](ctx context.Context, db Beginner, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) (T, error), options ...retrysql.Option) (T, error) {
 	var zero T
 	switch {
-	case db == nil:
+	case db == nil || isNil(db):
 		return zero, errors.New("pgxretry: nil database")
 	case fn == nil:
-		return zero, errors.New("pgxretry: nil fn")
+		return zero, errNilFn
 	}
-	return retrysql.TransactValue(ctx, opts.AccessMode == pgx.ReadOnly, func(ctx context.Context, a retrysql.TxAttempt) (T, error) {
+	return retrysql.TransactValueOn(ctx, checkConnector(db), opts.AccessMode == pgx.ReadOnly, func(ctx context.Context, a retrysql.TxAttempt) (T, error) {
 		inner, err := db.BeginTx(ctx, opts)
 		if err != nil {
 			return zero, err
@@ -79,6 +55,14 @@ func RunInTxValue[T any](ctx context.Context, db Beginner, opts pgx.TxOptions, f
 				rollback(ctx, inner) // and the panic goes on
 			}
 		}()
+		// The commit check's proof, first (nothing without the check).
+		if err := a.Prove(ctx, func(ctx context.Context, q string, dest ...any) error {
+			return inner.QueryRow(ctx, q).Scan(dest...)
+		}); err != nil {
+			panicked = false
+			rollback(ctx, inner)
+			return zero, err
+		}
 		v, err := fn(ctx, tx)
 		panicked = false
 		if tx.ended != nil {
@@ -91,6 +75,7 @@ func RunInTxValue[T any](ctx context.Context, db Beginner, opts pgx.TxOptions, f
 			return zero, err
 		}
 		if err := a.Commit(func() error { return inner.Commit(ctx) }); err != nil {
+			rollback(ctx, inner) // nothing left to end, unless Commit did not run
 			return zero, err
 		}
 		return v, nil
@@ -125,34 +110,11 @@ func (w *watched) Rollback(ctx context.Context) error {
 	return w.Tx.Rollback(ctx)
 }
 
-// Execer runs a statement: *pgxpool.Pool and *pgx.Conn are Execers.
-type Execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
+var errNilFn = errors.New("pgxretry: nil fn")
 
-// Exec runs one statement outside a transaction with r's policy (nil: the
-// Retrier that retrysql shares between handles that are not its own):
-// retried on a tx-aborted or transient error, or a connection lost before
-// anything was sent; a connection lost after the request may have reached
-// the server is returned as retrysql.ErrAmbiguous, unless the context was
-// made by retrysql.Idempotent or options say retrysql.WithIdempotent.
-func Exec(ctx context.Context, r *retrysql.Retrier, db Execer, sql string, args []any, options ...retrysql.Option) (pgconn.CommandTag, error) {
-	if db == nil {
-		return pgconn.CommandTag{}, errors.New("pgxretry: nil database")
-	}
-	if r == nil {
-		r = shared
-	}
-	return retrysql.DoValue(ctx, r, func(ctx context.Context) (pgconn.CommandTag, error) {
-		return db.Exec(ctx, sql, args...)
-	}, options...)
+// isNil reports whether db is a nil pointer (a typed nil in the
+// interface).
+func isNil(db any) bool {
+	v := reflect.ValueOf(db)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }
-
-// shared serves Exec without a Retrier.
-var shared = func() *retrysql.Retrier {
-	r, err := retrysql.NewRetrier()
-	if err != nil {
-		panic(err) // the defaults are valid (tested)
-	}
-	return r
-}()

@@ -52,14 +52,14 @@ func init() {
 // after which the database rolled the transaction back is seen on a
 // retrysql handle, as retrysql.RunInTx sees it.
 //
-// options are those of one retrysql.RunInTx call. On a database opened
-// with a retrysql driver the handle's Retrier is used (its policy, budget,
-// breaker, admission, hooks and counters); otherwise the Retrier retrysql
-// shares between handles that are not its own; retrysql.WithRetrier
-// chooses another. The commit check (retrysql.WithCommitCheck) is not
-// available here yet: a handle's or Retrier's setting does not apply, and
-// WithCommitCheck(true) given to RunInTx is refused. RunInTx is safe for
-// concurrent use, as db is.
+// options are those of one retrysql.RunInTx call, which RunInTx is on
+// db.DB: on a database opened with a retrysql driver the handle's Retrier
+// is used (its policy, budget, breaker, admission, hooks and counters);
+// otherwise retrysql.SharedRetrier(); retrysql.WithRetrier chooses
+// another. The commit check (retrysql.WithCommitCheck, on the handle, the
+// Retrier or the call) works as on db.DB, for pgx and go-sql-driver/mysql:
+// a COMMIT whose answer was lost is asked of db's other connections. RunInTx
+// is safe for concurrent use, as db is.
 func RunInTx(ctx context.Context, db *sqlx.DB, opts *sql.TxOptions, fn func(ctx context.Context, tx *sqlx.Tx) error, options ...retrysql.Option) error {
 	if fn == nil {
 		return errNilFn
@@ -89,17 +89,23 @@ func RunInTxValue[T any](ctx context.Context, db *sqlx.DB, opts *sql.TxOptions, 
 			return zero, errors.New("sqlxretry: the transaction handed to fn is not the one begun") // never: RunInTx begins, then runs fn
 		}
 		return fn(ctx, stx)
-	}, callOptions(db.DB, options)...)
+	}, options...)
 }
 
 // beginner begins the attempts of one RunInTxValue with BeginTxx, which
 // alone makes a *sqlx.Tx that binds as db does (sqlx has no constructor
 // for a *sqlx.Tx around a *sql.Tx: its driver name is unexported), and
-// keeps the last one for fn. The attempts of one call are sequential.
+// keeps the last one for fn. The attempts of one call are sequential. It
+// is a retrysql.DBBeginner: RunInTx treats the call as one on db.DB.
 type beginner struct {
 	db *sqlx.DB
 	tx *sqlx.Tx
 }
+
+var _ retrysql.DBBeginner = (*beginner)(nil)
+
+// DB names the handle the transactions are begun on.
+func (b *beginner) DB() *sql.DB { return b.db.DB }
 
 func (b *beginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error) {
 	b.tx = nil
@@ -109,18 +115,6 @@ func (b *beginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, e
 	}
 	b.tx = tx
 	return tx.Tx, nil
-}
-
-// callOptions puts before the caller's options the Retrier of db when it
-// is a retrysql handle (RunInTx sees the beginner, not db; a later
-// WithRetrier wins), and turns the commit check off, which needs RunInTx
-// to be handed the *sql.DB itself.
-func callOptions(db *sql.DB, options []retrysql.Option) []retrysql.Option {
-	pre := []retrysql.Option{retrysql.WithCommitCheck(false)}
-	if r, ok := retrysql.RetrierOf(db); ok {
-		pre = append(pre, retrysql.WithRetrier(r))
-	}
-	return append(pre, options...)
 }
 
 var errNilFn = errors.New("sqlxretry: nil fn")

@@ -1,0 +1,218 @@
+package integration_test
+
+import (
+	"context"
+	"database/sql"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jmoiron/sqlx"
+	gormmysql "gorm.io/driver/mysql"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/retrysql/retrysql"
+	"github.com/retrysql/retrysql/gormretry"
+	"github.com/retrysql/retrysql/integration/dbtest"
+	"github.com/retrysql/retrysql/pgxretry"
+	"github.com/retrysql/retrysql/sqlxretry"
+)
+
+// The commit check through the adapters (pgxretry, gormretry, sqlxretry),
+// with the cuts of commitcheck_test.go: COMMIT's reply lost after the
+// server committed ("after": RunInTx returns nil, fn ran once), and COMMIT
+// dropped before the server saw it ("before": replayed, fn ran twice);
+// one row either way, and the Retrier counts the resolution.
+
+// txBody is the work of one attempt: exec runs a statement in the
+// attempt's transaction, whatever the adapter.
+type txBody func(ctx context.Context, exec func(query string) error) error
+
+// runner runs body in one adapter's RunInTx.
+type runner func(ctx context.Context, body txBody, opts ...retrysql.Option) error
+
+// adapterCase is one adapter on one server; open connects it to the
+// server at dsn (a proxy's).
+type adapterCase struct {
+	name   string
+	target checkTarget
+	cuts   []string
+	open   func(t *testing.T, pg bool, dsn string) runner
+}
+
+func adapterCases() []adapterCase {
+	pg, my := checkTargets[0], checkTargets[1]
+	both := []string{"after", "before"}
+	return []adapterCase{
+		{"pgxpool", pg, both, openPgxPool},
+		// A *pgx.Conn is checked through a connection of its own; its
+		// transaction cannot be replayed on it once it is lost ("before").
+		{"pgx.Conn", pg, []string{"after"}, openPgxConn},
+		{"gorm/postgres", pg, both, openGORMOn},
+		{"gorm/mariadb", my, both, openGORMOn},
+		{"sqlx/postgres", pg, both, openSqlx},
+		{"sqlx/mariadb", my, both, openSqlx},
+	}
+}
+
+func TestAdaptersCommitCheckResolvesLostCommit(t *testing.T) {
+	for _, ac := range adapterCases() {
+		t.Run(ac.name, func(t *testing.T) {
+			admin := ac.target.admin(t)
+			proxy := dbtest.NewProxy(t, ac.target.addr(t))
+			if err := proxy.Start(); err != nil {
+				t.Fatal(err)
+			}
+			run := ac.open(t, ac.target.name == "postgres", ac.target.via(t, proxy.Addr()))
+			r := quickRetrier(t, retrysql.WithCommitCheck(true))
+			var want retrysql.Stats
+			for _, cut := range ac.cuts {
+				table := "rs_acc_" + cut
+				checkTable(t, admin, table)
+				runs, err := adapterCutRun(t, run, admin, proxy, table, cut, retrysql.WithRetrier(r))
+				wantRuns := int32(1)
+				if cut == "before" {
+					wantRuns = 2
+					want.Resolved.NotCommitted++
+				} else {
+					want.Resolved.Committed++
+				}
+				if err != nil || runs != wantRuns {
+					t.Fatalf("%s: %v after %d runs, want nil after %d", cut, err, runs, wantRuns)
+				}
+				if n := value(t, admin, "SELECT COUNT(*) FROM "+table); n != 1 {
+					t.Fatalf("%s: %d rows, want 1", cut, n)
+				}
+				if got := r.Stats().Resolved; got != want.Resolved {
+					t.Fatalf("%s: resolved %+v, want %+v", cut, got, want.Resolved)
+				}
+			}
+		})
+	}
+}
+
+// adapterCutRun is cutRun (commitcheck_test.go) for any adapter: a
+// transaction inserting one row into table, run by run, with the cut in
+// its first attempt. It returns how many times the body ran and run's
+// error.
+func adapterCutRun(t *testing.T, run runner, admin *sql.DB, proxy *dbtest.Proxy, table, cut string, opts ...retrysql.Option) (int32, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var runs atomic.Int32
+	armed := make(chan (<-chan struct{}), 1)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		var dropped <-chan struct{}
+		select {
+		case dropped = <-armed:
+		case <-ctx.Done():
+			return
+		}
+		if cut == "before" {
+			select {
+			case <-dropped:
+			case <-ctx.Done():
+			}
+			return
+		}
+		for ctx.Err() == nil {
+			var n int
+			admin.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table).Scan(&n)
+			if n == 1 {
+				proxy.Stop() // ends every connection through it
+				proxy.Toxics.RemoveToxic(ctx, "held")
+				if err := proxy.Start(); err != nil {
+					t.Error(err)
+				}
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	err := run(ctx, func(ctx context.Context, exec func(string) error) error {
+		if err := exec("INSERT INTO " + table + " VALUES (1)"); err != nil {
+			return err
+		}
+		if runs.Add(1) == 1 {
+			if cut == "after" {
+				proxy.Toxic(t, `{"name":"held","type":"latency","stream":"downstream","attributes":{"latency":1500,"jitter":0}}`)
+				armed <- nil
+			} else {
+				armed <- proxy.DropCommit(t)
+			}
+		}
+		return nil
+	}, opts...)
+	cancel()
+	<-watched
+	return runs.Load(), err
+}
+
+func openPgxPool(t *testing.T, _ bool, dsn string) runner {
+	pool := pgxPool(t, dsn)
+	return func(ctx context.Context, body txBody, opts ...retrysql.Option) error {
+		return pgxretry.RunInTx(ctx, pool, pgx.TxOptions{}, func(ctx context.Context, tx pgx.Tx) error {
+			return body(ctx, func(q string) error { _, err := tx.Exec(ctx, q); return err })
+		}, opts...)
+	}
+}
+
+func openPgxConn(t *testing.T, _ bool, dsn string) runner {
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return func(ctx context.Context, body txBody, opts ...retrysql.Option) error {
+		return pgxretry.RunInTx(ctx, conn, pgx.TxOptions{}, func(ctx context.Context, tx pgx.Tx) error {
+			return body(ctx, func(q string) error { _, err := tx.Exec(ctx, q); return err })
+		}, opts...)
+	}
+}
+
+// openGORMOn opens GORM with the drivers' own names ("pgx", "mysql"): the
+// commit check comes from the call's Retrier, and asks GORM's *sql.DB.
+func openGORMOn(t *testing.T, pg bool, dsn string) runner {
+	var dl gorm.Dialector
+	if pg {
+		dl = postgres.New(postgres.Config{DriverName: "pgx", DSN: dsn})
+	} else {
+		dl = gormmysql.New(gormmysql.Config{DriverName: "mysql", DSN: dsn})
+	}
+	db, err := gorm.Open(dl, &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sqlDB.Close() })
+	return func(ctx context.Context, body txBody, opts ...retrysql.Option) error {
+		return gormretry.RunInTx(ctx, db, nil, func(tx *gorm.DB) error {
+			return body(tx.Statement.Context, func(q string) error { return tx.Exec(q).Error })
+		}, opts...)
+	}
+}
+
+func openSqlx(t *testing.T, pg bool, dsn string) runner {
+	drv := "mysql"
+	if pg {
+		drv = "pgx"
+	}
+	db, err := sqlx.Open(drv, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return func(ctx context.Context, body txBody, opts ...retrysql.Option) error {
+		return sqlxretry.RunInTx(ctx, db, nil, func(ctx context.Context, tx *sqlx.Tx) error {
+			return body(ctx, func(q string) error { _, err := tx.ExecContext(ctx, q); return err })
+		}, opts...)
+	}
+}
