@@ -158,3 +158,91 @@ func TestPgxExec(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestPgxQueryRetriesWhileReading: the server fails the query with a
+// serialization failure after it has sent two of its five rows; Query
+// reads them inside its loop, so the query runs again from the start, and
+// only the five rows of the attempt that succeeded come back.
+func TestPgxQueryRetriesWhileReading(t *testing.T) {
+	ctx := context.Background()
+	admin := dbtest.OpenPostgres(t)
+	pool := pgxPool(t, dbtest.PostgresDSN(t))
+	flakyPG(t, admin, "rs_pgx_rows", "40001", 1)
+	r := quickRetrier(t)
+	scans := 0
+	got, err := pgxretry.Query(ctx, r, pool, "SELECT n, CASE WHEN n = 3 THEN rs_pgx_rows() ELSE 0 END FROM generate_series(1, 5) n", nil,
+		func(row pgx.CollectableRow) (int64, error) {
+			scans++
+			var n, f int64
+			err := row.Scan(&n, &f)
+			return n, err
+		})
+	if err != nil || len(got) != 5 || got[0] != 1 || got[4] != 5 {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	// 2 rows of the first attempt, then 5.
+	if scans != 7 || value(t, admin, "SELECT last_value FROM rs_pgx_rows_seq") != 2 {
+		t.Fatalf("%d rows scanned, sequence at %d; want 7 and 2", scans, value(t, admin, "SELECT last_value FROM rs_pgx_rows_seq"))
+	}
+	if st := r.Stats(); st.RetriesByCode["40001"] != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestPgxQueryRowErrorAtScan: an error that pgx's QueryRow reports only at
+// Scan is retried by QueryRow, whose Scan runs inside the loop.
+func TestPgxQueryRowErrorAtScan(t *testing.T) {
+	ctx := context.Background()
+	admin := dbtest.OpenPostgres(t)
+	pool := pgxPool(t, dbtest.PostgresDSN(t))
+	flakyPG(t, admin, "rs_pgx_row", "40P01", 2)
+	r := quickRetrier(t)
+	n, err := pgxretry.QueryRow(ctx, r, pool, "SELECT rs_pgx_row()", nil, pgx.RowTo[int64])
+	if err != nil || n != 3 {
+		t.Fatalf("got %d, %v; want 3", n, err)
+	}
+	if st := r.Stats(); st.RetriesByCode["40P01"] != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	_, err = pgxretry.QueryRow(ctx, r, pool, "SELECT 1 WHERE false", nil, pgx.RowTo[int64])
+	if !errors.Is(err, pgx.ErrNoRows) {
+		t.Fatalf("no row: %v", err)
+	}
+}
+
+// TestPgxStatementLostAfterSend: the backend ends its own connection while
+// running the statement (pg_terminate_backend of itself), after the
+// request reached it. Exec returns retrysql.ErrAmbiguous and sends nothing
+// more; a query declared idempotent runs again on another connection of
+// the pool.
+func TestPgxStatementLostAfterSend(t *testing.T) {
+	ctx := context.Background()
+	admin := dbtest.OpenPostgres(t)
+	pool := pgxPool(t, dbtest.PostgresDSN(t))
+	name := "rs_pgx_lost"
+	dbtest.Exec(t, admin,
+		"DROP FUNCTION IF EXISTS "+name+"()",
+		"DROP SEQUENCE IF EXISTS "+name+"_seq",
+		"CREATE SEQUENCE "+name+"_seq",
+		`CREATE FUNCTION `+name+`() RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+	IF nextval('`+name+`_seq') <= 2 THEN
+		PERFORM pg_terminate_backend(pg_backend_pid());
+		PERFORM pg_sleep(10); -- ended by the termination
+	END IF;
+	RETURN currval('`+name+`_seq');
+END $$`)
+	t.Cleanup(func() {
+		admin.Exec("DROP FUNCTION IF EXISTS " + name + "()")
+		admin.Exec("DROP SEQUENCE IF EXISTS " + name + "_seq")
+	})
+	r := quickRetrier(t)
+	_, err := pgxretry.Exec(ctx, r, pool, "SELECT "+name+"()", nil)
+	if !errors.Is(err, retrysql.ErrAmbiguous) || value(t, admin, "SELECT last_value FROM "+name+"_seq") != 1 {
+		t.Fatalf("Exec: %v; want ErrAmbiguous after 1 call", err)
+	}
+	n, err := pgxretry.QueryRow(retrysql.Idempotent(ctx), r, pool, "SELECT "+name+"()", nil, pgx.RowTo[int64])
+	if err != nil || n != 3 {
+		t.Fatalf("idempotent QueryRow: %d, %v; want 3", n, err)
+	}
+}
