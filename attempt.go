@@ -15,10 +15,10 @@ import (
 // statement or a connect of a retrysql handle) makes a single attempt,
 // and its failure is returned as it is, never handed to database/sql to
 // try on another connection. An open circuit breaker refuses it at once
-// (ErrCircuitOpen) rather than making it wait for the half-open probe. Use it where a retry is wrong or too slow:
-// SELECT ... FOR UPDATE NOWAIT, whose "lock not available" means "skip
-// this row", and latency-critical paths that prefer an error now to a
-// success later.
+// (ErrCircuitOpen) rather than making it wait for the half-open probe.
+// Use it where a retry is wrong or too slow: SELECT ... FOR UPDATE
+// NOWAIT, whose "lock not available" means "skip this row", and
+// latency-critical paths that prefer an error now to a success later.
 //
 //	err := db.QueryRowContext(retrysql.NoRetry(ctx),
 //		"SELECT id FROM jobs WHERE id = $1 FOR UPDATE NOWAIT", id).Scan(&id)
