@@ -50,7 +50,7 @@ func TestGaleraHostListSkipsNotReady(t *testing.T) {
 		err = conn.QueryRowContext(ctx, "SELECT @@port").Scan(&p)
 		return p, err
 	}
-	expect := func(what, dsn string, want int) {
+	want := func(what, dsn string, want int) {
 		t.Helper()
 		got, err := served(dsn)
 		if err != nil || got != want {
@@ -58,7 +58,7 @@ func TestGaleraHostListSkipsNotReady(t *testing.T) {
 		}
 	}
 
-	expect("every node ready", list+writer, port(0))
+	want("every node ready", list+writer, port(0))
 
 	step(t, "isolate node0 (gmcast.isolate=1): non-Primary", func() error { return g.Isolate(ctx, 0, true) })
 	step(t, "node1 and node2 evict it", func() error { return g.WaitSynced(ctx, 1, 2) })
@@ -78,7 +78,7 @@ func TestGaleraHostListSkipsNotReady(t *testing.T) {
 	if err := raw.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'wsrep_ready'").Scan(&name, &ready); err != nil || ready != "OFF" {
 		t.Errorf("wsrep_ready on the isolated node: %q (%v), want OFF", ready, err)
 	}
-	expect("node0 not ready (wsrep_ready OFF)", list+writer, port(1))
+	want("node0 not ready (wsrep_ready OFF)", list+writer, port(1))
 
 	// Without targetSessionAttrs the first host serves, and a write there
 	// is refused (retried on a fresh connection, to the same node).
@@ -87,7 +87,7 @@ func TestGaleraHostListSkipsNotReady(t *testing.T) {
 	}
 
 	step(t, "end the partition: node0 Synced again", func() error { return g.Isolate(ctx, 0, false) })
-	expect("node0 back", list+writer, port(0))
+	want("node0 back", list+writer, port(0))
 
 	var rows int
 	if err := openDB(t, "mysql", g.DSN(1)+"?wsrep_sync_wait=1").QueryRowContext(ctx,

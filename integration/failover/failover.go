@@ -24,6 +24,15 @@
 // as two rows. The fault starts after Before; the run ends Settle after
 // the first write that succeeded after the fault returned, or Wait after
 // the fault returned if none did. Each request has its own Deadline.
+//
+// Beside the writers, the harness measures the cluster's own recovery
+// (Scenario.Probe: raw writes straight to the nodes that may take writes
+// once the fault is in place), so that a report tells what the client
+// added to it; it places every failed attempt of a transfer (before fn,
+// at a statement, at COMMIT), the last one from the request's error and
+// the retried ones from the runner (Retried); and with Scenario.Second,
+// half the workers write on another node from the fault on (Galera's
+// conflicting writers).
 package failover
 
 import (
@@ -60,6 +69,11 @@ type Scenario struct {
 	// DSN is what the writers open with Open.
 	DSN  string
 	Open func(dsn string) (*sql.DB, error)
+	// Second, if set, is where the odd workers write, through a handle of
+	// their own opened with Open, from the fault's start on (before it
+	// they wait): writers on two nodes of a multi-writer cluster, the
+	// even workers alone before the fault.
+	Second string
 	// RunInTx runs the transfers (RawTx if nil).
 	RunInTx TxRunner
 	// Fault is the fault; it returns once it is in place (a node killed,
@@ -72,6 +86,12 @@ type Scenario struct {
 	// Ambiguous tells whether an error reports an outcome as unknown (nil:
 	// no error does).
 	Ambiguous func(error) bool
+	// Probe lists DSNs, for the dialect's raw driver (pgx or mysql), of
+	// the nodes that may take writes once the fault is in place. From the
+	// moment Fault returns, the harness writes to them directly (see
+	// probe) until a write succeeds: the cluster's own recovery,
+	// Report.Cluster, apart from any client's. Nil: not measured.
+	Probe []string
 
 	Workers  int           // default 8
 	Accounts int           // default 16
@@ -122,6 +142,7 @@ type record struct {
 	start, end time.Duration
 	err        error
 	ambiguous  bool
+	placed     []PlacedCount // a transfer's failed attempts
 }
 
 // Run runs the scenario and verifies the data. An error means the
@@ -135,32 +156,40 @@ func Run(ctx context.Context, s Scenario) (*Report, error) {
 	if err := withPrimary(ctx, s, func(db *sql.DB) error { return setup(ctx, db, s.Dialect, s.Accounts) }); err != nil {
 		return nil, fmt.Errorf("failover %s: setup: %w", s.Name, err)
 	}
-	db, err := s.Open(s.DSN)
+	w, err := newWriter(ctx, &s)
 	if err != nil {
-		return nil, fmt.Errorf("failover %s: open: %w", s.Name, err)
+		return nil, fmt.Errorf("failover %s: %w", s.Name, err)
 	}
-	defer db.Close()
-	// A pool that keeps its connections, as a service's does: a stale
-	// connection is met again rather than replaced by chance.
-	db.SetMaxOpenConns(s.Workers)
-	db.SetMaxIdleConns(s.Workers)
-	if err := db.PingContext(ctx); err != nil {
-		return nil, fmt.Errorf("failover %s: ping: %w", s.Name, err)
+	defer w.close()
+
+	var probe *prober
+	if len(s.Probe) > 0 {
+		if probe, err = newProber(ctx, s.Dialect, s.Probe); err != nil {
+			return nil, fmt.Errorf("failover %s: probe: %w", s.Name, err)
+		}
+		defer probe.close()
 	}
 
 	began := time.Now()
 	since := func() time.Duration { return time.Since(began) }
 	var (
-		faultEnd  atomic.Int64 // since began; 0 until the fault returned
-		recovered = make(chan struct{})
-		once      sync.Once
-		stop      = make(chan struct{})
-		wg        sync.WaitGroup
-		records   = make([][]record, s.Workers)
+		faultEnd   atomic.Int64 // since began; 0 until the fault returned
+		faultBegan = make(chan struct{})
+		recovered  = make(chan struct{})
+		once       sync.Once
+		stop       = make(chan struct{})
+		wg         sync.WaitGroup
+		records    = make([][]record, s.Workers)
 	)
-	w := &writer{s: &s, db: db}
 	for k := range s.Workers {
 		wg.Go(func() {
+			if k%len(w.dbs) != 0 { // the second DSN's writers begin with the fault
+				select {
+				case <-faultBegan:
+				case <-stop:
+					return
+				}
+			}
 			// Spread the workers over one Pace.
 			select {
 			case <-time.After(s.Pace * time.Duration(k) / time.Duration(s.Workers)):
@@ -184,18 +213,33 @@ func Run(ctx context.Context, s Scenario) (*Report, error) {
 		})
 	}
 
-	rep := &Report{Name: s.Name}
+	rep := &Report{Name: s.Name, Workers: s.Workers}
 	select {
 	case <-time.After(s.Before):
 	case <-ctx.Done():
 	}
 	faultStart := since()
+	close(faultBegan)
 	fctx, cancel := context.WithTimeout(ctx, s.FaultTimeout)
 	faultErr := s.Fault(fctx)
 	cancel()
 	fe := since()
 	faultEnd.Store(int64(fe))
 	rep.FaultTook = fe - faultStart
+	// The cluster's own recovery, measured beside the writers until the
+	// run ends.
+	pctx, stopProbe := context.WithCancel(ctx)
+	defer stopProbe()
+	probed := make(chan error, 1)
+	if faultErr == nil && probe != nil {
+		go func() {
+			at, err := probe.run(pctx, s.Wait, since)
+			rep.Cluster = at - faultStart
+			probed <- err
+		}()
+	} else {
+		probed <- errNotProbed
+	}
 	if faultErr == nil {
 		select {
 		case <-recovered:
@@ -210,6 +254,10 @@ func Run(ctx context.Context, s Scenario) (*Report, error) {
 	close(stop)
 	wg.Wait()
 	rep.Elapsed = since()
+	stopProbe()
+	if err := <-probed; err != nil {
+		rep.Cluster, rep.ProbeErr = 0, err
+	}
 	if faultErr != nil {
 		return rep, fmt.Errorf("failover %s: the fault: %w", s.Name, faultErr)
 	}
@@ -224,6 +272,8 @@ func Run(ctx context.Context, s Scenario) (*Report, error) {
 	}
 	return rep, nil
 }
+
+var errNotProbed = errors.New("not measured: no Probe")
 
 func withPrimary(ctx context.Context, s Scenario, f func(*sql.DB) error) error {
 	db, err := s.Primary(ctx)

@@ -17,6 +17,7 @@ import (
 // A Report is what a scenario's writers saw, checked against the data.
 type Report struct {
 	Name                string
+	Workers             int // the scenario's, each with at most one request in flight
 	Requests            int // transfers and inserts made
 	Transfers, Inserts  int
 	Succeeded, Failed   int
@@ -24,15 +25,49 @@ type Report struct {
 	Lost                int // reported successful, absent from the data
 	Doubled             int // applied more than once
 	Ambiguous           int // failed with an error that Scenario.Ambiguous calls an unknown outcome
+	AmbiguousTransfers  int // of those, transfers (a COMMIT's outcome unknown); the others are autocommit INSERTs
 	AmbiguousCommitted  int // of those, applied
 	FailedCommitted     int // failed with any other error, yet applied: an unknown outcome reported as a failure
 	FailedAfterRecovery int // failed though begun after the first success that ends the outage: a partial recovery (a pool keeping connections to a read-only node)
 	Recovered           bool
 	Outage              time.Duration // from the fault's start to the end of the first successful request begun after it returned; without recovery, to the run's end
-	FaultTook, Elapsed  time.Duration
-	Errors              []ErrorCount // the failures, by kind, most frequent first
-	Problems            []string     // broken invariants of the data (balances against the ledger): a partial transaction committed, by the client or the database
-	lastEnd             time.Duration
+	// Cluster is the cluster's own recovery (Scenario.Probe): from the
+	// fault's start to the end of the first write that a node took
+	// directly, by the raw driver; 0 when not measured, and then ProbeErr
+	// says why.
+	Cluster  time.Duration
+	ProbeErr error
+	// AllBack is from the fault's start until every worker had a request
+	// begun after the fault returned succeed (the whole pool healed);
+	// AllBackOK is false if some worker never had one.
+	AllBack            time.Duration
+	AllBackOK          bool
+	FaultTook, Elapsed time.Duration
+	Errors             []ErrorCount  // the failures, by kind, most frequent first
+	TxFailures         []PlacedCount // every failed attempt of a transfer, retried or not, by where it failed and kind, most frequent first
+	Problems           []string      // broken invariants of the data (balances against the ledger): a partial transaction committed, by the client or the database
+	lastEnd            time.Duration
+}
+
+// Added is what the client added to the cluster's own recovery: Outage
+// minus Cluster; ok is false when either was not measured.
+func (r *Report) Added() (d time.Duration, ok bool) {
+	if !r.Recovered || r.ProbeErr != nil {
+		return 0, false
+	}
+	return r.Outage - r.Cluster, true
+}
+
+// TxFailed counts the failed attempts of transfers at place whose kind
+// begins with key ("MySQL 1213").
+func (r *Report) TxFailed(place, key string) int {
+	n := 0
+	for _, p := range r.TxFailures {
+		if p.Place == place && strings.HasPrefix(p.Key, key) {
+			n += p.N
+		}
+	}
+	return n
 }
 
 // An ErrorCount is how many requests failed with one kind of error.
@@ -45,7 +80,15 @@ type ErrorCount struct {
 func (r *Report) tally(all []record, faultStart, faultEnd time.Duration) {
 	byKey := map[string]*ErrorCount{}
 	first := time.Duration(-1)
+	back := map[int]time.Duration{} // worker → end of its first success begun after the fault
+	var placed [][]PlacedCount
 	for _, rec := range all {
+		placed = append(placed, rec.placed)
+		if rec.err == nil && rec.start >= faultEnd {
+			if b, ok := back[rec.worker]; !ok || rec.end < b {
+				back[rec.worker] = rec.end
+			}
+		}
 		r.Requests++
 		if rec.kind == transfer {
 			r.Transfers++
@@ -66,6 +109,9 @@ func (r *Report) tally(all []record, faultStart, faultEnd time.Duration) {
 		}
 		if rec.ambiguous {
 			r.Ambiguous++
+			if rec.kind == transfer {
+				r.AmbiguousTransfers++
+			}
 		}
 		k := errorKey(rec.err)
 		if rec.ambiguous {
@@ -87,6 +133,15 @@ func (r *Report) tally(all []record, faultStart, faultEnd time.Duration) {
 	} else {
 		r.Outage = r.lastEnd - faultStart
 	}
+	workers := map[int]bool{}
+	for _, rec := range all {
+		workers[rec.worker] = true
+	}
+	r.AllBackOK = len(back) == len(workers)
+	for _, b := range back {
+		r.AllBack = max(r.AllBack, b-faultStart)
+	}
+	r.TxFailures = sumPlaced(placed)
 	for _, e := range byKey {
 		r.Errors = append(r.Errors, *e)
 	}
@@ -258,50 +313,4 @@ func (r *Report) verify(ctx context.Context, db *sql.DB, accounts int, all []rec
 		r.Problems = append(r.Problems, fmt.Sprintf("the balances sum to %d, want %d", sum, want))
 	}
 	return nil
-}
-
-// Consistent tells whether the data kept its invariants.
-func (r *Report) Consistent() bool { return len(r.Problems) == 0 }
-
-// OutageString is the outage, marked when the writes never recovered.
-func (r *Report) OutageString() string {
-	s := r.Outage.Round(10 * time.Millisecond).String()
-	if !r.Recovered {
-		return "≥ " + s + " (not recovered)"
-	}
-	return s
-}
-
-// String tells everything of the report, its errors included.
-func (r *Report) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %d requests (%d transfers, %d inserts), %d succeeded, %d failed (%d before the fault); lost %d, doubled %d; reported ambiguous %d (%d committed); failed yet committed %d; write outage %s, %d failed after it; the fault took %v; %v in all\n",
-		r.Name, r.Requests, r.Transfers, r.Inserts, r.Succeeded, r.Failed, r.FailedBefore, r.Lost, r.Doubled,
-		r.Ambiguous, r.AmbiguousCommitted, r.FailedCommitted, r.OutageString(), r.FailedAfterRecovery, r.FaultTook.Round(time.Millisecond), r.Elapsed.Round(time.Millisecond))
-	for _, e := range r.Errors {
-		fmt.Fprintf(&b, "  %5d× %s\n", e.N, e.Key)
-	}
-	for _, p := range r.Problems {
-		fmt.Fprintf(&b, "  PROBLEM: %s\n", p)
-	}
-	return b.String()
-}
-
-// Table returns the reports as a Markdown table.
-func Table(reports ...*Report) string {
-	var b strings.Builder
-	b.WriteString("| scenario | requests | failed | lost | doubled | ambiguous (committed) | failed yet committed | write outage | failed after it | fault took | data |\n")
-	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
-	for _, r := range reports {
-		if r == nil {
-			continue
-		}
-		state := "consistent"
-		if !r.Consistent() {
-			state = fmt.Sprintf("**broken** (%d problems)", len(r.Problems))
-		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d (%d) | %d | %s | %d | %v | %s |\n", r.Name, r.Requests, r.Failed, r.Lost, r.Doubled,
-			r.Ambiguous, r.AmbiguousCommitted, r.FailedCommitted, r.OutageString(), r.FailedAfterRecovery, r.FaultTook.Round(time.Millisecond), state)
-	}
-	return b.String()
 }

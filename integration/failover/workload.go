@@ -40,7 +40,8 @@ func (d Dialect) q(stmt string) string {
 }
 
 // setup makes the scenario's tables anew: the accounts, the ledger (a row
-// per applied transfer) and the events (a row per applied insert). The
+// per applied transfer), the events (a row per applied insert) and the
+// probe's writes (see probe). The
 // request ids have no unique constraint, so that doubles show; every
 // table has a primary key of its own (Galera needs one).
 func setup(ctx context.Context, db *sql.DB, d Dialect, accounts int) error {
@@ -54,9 +55,11 @@ func setup(ctx context.Context, db *sql.DB, d Dialect, accounts int) error {
 		"DROP TABLE IF EXISTS rs_fo_accounts",
 		"DROP TABLE IF EXISTS rs_fo_ledger",
 		"DROP TABLE IF EXISTS rs_fo_events",
+		"DROP TABLE IF EXISTS rs_fo_probe",
 		"CREATE TABLE rs_fo_accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL)" + engine,
 		"CREATE TABLE rs_fo_ledger (seq " + serial + ", transfer_id BIGINT NOT NULL, src INT NOT NULL, dst INT NOT NULL, amount BIGINT NOT NULL)" + engine,
 		"CREATE TABLE rs_fo_events (seq " + serial + ", req_id BIGINT NOT NULL, worker INT NOT NULL)" + engine,
+		"CREATE TABLE rs_fo_probe (seq " + serial + ", at_ms BIGINT NOT NULL)" + engine,
 	}
 	var values []string
 	for a := range accounts {
@@ -71,10 +74,43 @@ func setup(ctx context.Context, db *sql.DB, d Dialect, accounts int) error {
 	return nil
 }
 
-// A writer makes the requests.
+// A writer makes the requests: worker k through dbs[k%len(dbs)].
 type writer struct {
-	s  *Scenario
-	db *sql.DB
+	s   *Scenario
+	dbs []*sql.DB
+}
+
+// newWriter opens the writers' handles: on s.DSN, and on s.Second if set.
+func newWriter(ctx context.Context, s *Scenario) (*writer, error) {
+	dsns := []string{s.DSN}
+	if s.Second != "" {
+		dsns = append(dsns, s.Second)
+	}
+	w := &writer{s: s}
+	for k, dsn := range dsns {
+		db, err := s.Open(dsn)
+		if err != nil {
+			w.close()
+			return nil, fmt.Errorf("open: %w", err)
+		}
+		w.dbs = append(w.dbs, db)
+		// A pool that keeps its connections, as a service's does: a stale
+		// connection is met again rather than replaced by chance.
+		n := (s.Workers - k + len(dsns) - 1) / len(dsns)
+		db.SetMaxOpenConns(n)
+		db.SetMaxIdleConns(n)
+		if err := db.PingContext(ctx); err != nil {
+			w.close()
+			return nil, fmt.Errorf("ping: %w", err)
+		}
+	}
+	return w, nil
+}
+
+func (w *writer) close() {
+	for _, db := range w.dbs {
+		db.Close()
+	}
 }
 
 // requestID is unique per worker and sequence number.
@@ -95,10 +131,11 @@ func (w *writer) request(ctx context.Context, worker, seq int, since func() time
 	rctx, cancel := context.WithTimeout(ctx, w.s.Deadline)
 	defer cancel()
 	r.start = since()
+	db := w.dbs[worker%len(w.dbs)]
 	if r.kind == transfer {
-		r.err = w.transfer(rctx, r.id, worker, seq)
+		r.placed, r.err = w.transfer(rctx, db, r.id, worker, seq)
 	} else {
-		_, r.err = w.db.ExecContext(rctx, w.s.Dialect.q("INSERT INTO rs_fo_events (req_id, worker) VALUES (?, ?)"), r.id, worker)
+		_, r.err = db.ExecContext(rctx, w.s.Dialect.q("INSERT INTO rs_fo_events (req_id, worker) VALUES (?, ?)"), r.id, worker)
 	}
 	r.end = since()
 	if r.err != nil && w.s.Ambiguous != nil {
@@ -107,7 +144,7 @@ func (w *writer) request(ctx context.Context, worker, seq int, since func() time
 	return r
 }
 
-func (w *writer) transfer(ctx context.Context, id int64, worker, seq int) error {
+func (w *writer) transfer(ctx context.Context, db *sql.DB, id int64, worker, seq int) ([]PlacedCount, error) {
 	d := w.s.Dialect
 	src, dst, amount := transferOf(worker, seq, w.s.Accounts)
 	// The lower account first: two transfers never wait for each other
@@ -116,7 +153,7 @@ func (w *writer) transfer(ctx context.Context, id int64, worker, seq int) error 
 	if dst < src {
 		first, second, d1, d2 = dst, src, amount, -amount
 	}
-	return w.s.RunInTx(ctx, w.db, func(ctx context.Context, tx *sql.Tx) error {
+	return runTracked(ctx, w.s.RunInTx, db, func(ctx context.Context, tx *sql.Tx) error {
 		for _, u := range []struct {
 			id    int
 			delta int64
