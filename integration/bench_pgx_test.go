@@ -56,9 +56,12 @@ func pgxUncontended(b *testing.B) (*pgxpool.Pool, func(context.Context, pgx.Tx) 
 // uncontended pgx transaction beside pgx.BeginTxFunc, on one pgxpool,
 // paired as BenchmarkRunInTxPaired pairs admission off and on: blocks of
 // pairBlock transfers in turn, a coin toss deciding which goes first, the
-// median ratio of the pairs and its 95% confidence interval. Here "off"
-// is pgx.BeginTxFunc and "on" is pgxretry.RunInTx (retrysql's shared
-// default Retrier, admission off):
+// median ratio of the pairs and its 95% confidence interval. In
+// "pair=pgxretry", "off" is pgx.BeginTxFunc and "on" is pgxretry.RunInTx
+// (retrysql.SharedRetrier(), admission off); in "pair=commitcheck", "off"
+// is pgxretry.RunInTx and "on" the same with the commit check (its proof,
+// one more round trip per transaction). Allocations per transaction:
+// BenchmarkPgxRunInTx.
 //
 //	go test -run '^$' -bench BenchmarkPgxRunInTxPaired -benchtime 400x ./integration
 func BenchmarkPgxRunInTxPaired(b *testing.B) {
@@ -73,16 +76,25 @@ func BenchmarkPgxRunInTxPaired(b *testing.B) {
 			}
 		}
 	}
+	checked, err := retrysql.NewRetrier(retrysql.WithCommitCheck(true))
+	if err != nil {
+		b.Fatal(err)
+	}
 	txFn := func(tx pgx.Tx) error { return fn(ctx, tx) } // BeginTxFunc's fn has no context
 	plain := block(func() error { return pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{}, txFn) })
 	retried := block(func() error { return pgxretry.RunInTx(ctx, pool, pgx.TxOptions{}, fn) })
-	paired(b, plain, retried)
+	withCheck := block(func() error {
+		return pgxretry.RunInTx(ctx, pool, pgx.TxOptions{}, fn, retrysql.WithRetrier(checked))
+	})
+	b.Run("pair=pgxretry", func(b *testing.B) { paired(b, plain, retried) })
+	b.Run("pair=commitcheck", func(b *testing.B) { paired(b, retried, withCheck) })
 }
 
 // BenchmarkPgxRunInTx runs the same transfer one transaction per
-// iteration with pgx.BeginTxFunc, pgxretry.RunInTx, and pgxretry.RunInTx
-// under admission control, for the time and the allocations of one
-// transaction (-benchmem; allocs/op is per transaction):
+// iteration with pgx.BeginTxFunc, pgxretry.RunInTx, pgxretry.RunInTx under
+// admission control, and with the commit check (its proof: one more round
+// trip), for the time and the allocations of one transaction (-benchmem;
+// allocs/op is per transaction):
 //
 //	go test -run '^$' -bench BenchmarkPgxRunInTx$ -benchmem -count 6 ./integration | tee pgxtx.txt
 //	benchstat -col /runner pgxtx.txt
@@ -97,6 +109,10 @@ func BenchmarkPgxRunInTx(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	withCheck, err := retrysql.NewRetrier(retrysql.WithCommitCheck(true))
+	if err != nil {
+		b.Fatal(err)
+	}
 	txFn := func(tx pgx.Tx) error { return fn(ctx, tx) } // BeginTxFunc's fn has no context
 	for _, r := range []struct {
 		name string
@@ -106,6 +122,9 @@ func BenchmarkPgxRunInTx(b *testing.B) {
 		{"pgxretry", func() error { return pgxretry.RunInTx(ctx, pool, pgx.TxOptions{}, fn) }},
 		{"pgxretry-admission", func() error {
 			return pgxretry.RunInTx(ctx, pool, pgx.TxOptions{}, fn, retrysql.WithRetrier(withAdmission))
+		}},
+		{"pgxretry-commitcheck", func() error {
+			return pgxretry.RunInTx(ctx, pool, pgx.TxOptions{}, fn, retrysql.WithRetrier(withCheck))
 		}},
 	} {
 		b.Run("runner="+r.name, func(b *testing.B) {
@@ -160,3 +179,35 @@ type fakeTx struct{ pgx.Tx }
 
 func (fakeTx) Commit(context.Context) error   { return nil }
 func (fakeTx) Rollback(context.Context) error { return nil }
+
+// BenchmarkPgxQueryRow reads one row outside a transaction with pgx's own
+// QueryRow and Scan, and with pgxretry.QueryRow (the query and the row
+// made inside retrysql's loop), on the local PostgreSQL:
+//
+//	go test -run '^$' -bench BenchmarkPgxQueryRow -benchmem -count 6 ./integration | tee pgxrow.txt
+//	benchstat -col /runner pgxrow.txt
+func BenchmarkPgxQueryRow(b *testing.B) {
+	ctx := context.Background()
+	pool, _ := pgxUncontended(b)
+	const q = "SELECT balance FROM rs_pgxtx_accounts WHERE id = $1"
+	for _, r := range []struct {
+		name string
+		run  func() (int64, error)
+	}{
+		{"pgx", func() (int64, error) {
+			var n int64
+			err := pool.QueryRow(ctx, q, 1).Scan(&n)
+			return n, err
+		}},
+		{"pgxretry", func() (int64, error) { return pgxretry.QueryRow(ctx, nil, pool, q, []any{1}, pgx.RowTo[int64]) }},
+	} {
+		b.Run("runner="+r.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := r.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
