@@ -73,5 +73,7 @@
 // Every helper and RunInTx takes its Retrier from the call (a nil r, and
 // no retrysql.WithRetrier: retrysql.SharedRetrier(), the Retrier
 // retrysql.RunInTx uses on handles that are not its own), so one budget
-// and one breaker cover them all.
+// and one breaker cover them all. The helpers run in retrysql.DoValue: their
+// retries and completions are counted at retrysql.PlaceOperation, RunInTx's
+// at retrysql.PlaceTransaction.
 package pgxretry
