@@ -45,8 +45,9 @@ func TestCommitCheckNeedsAKnownDriver(t *testing.T) {
 	}
 }
 
-// Transact (and so pgxretry) has no commit check: it refuses the option
-// rather than leave a lost COMMIT unresolved behind the user's back.
+// Plain Transact has nothing to ask a lost COMMIT through: it refuses the
+// commit check rather than leave a lost COMMIT unresolved behind the
+// user's back (TransactOn, which pgxretry uses, checks through a connector).
 func TestTransactRefusesCommitCheck(t *testing.T) {
 	ran := false
 	err := retrysql.Transact(context.Background(), false, func(context.Context, retrysql.TxAttempt) error {
