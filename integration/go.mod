@@ -11,11 +11,14 @@ require (
 	github.com/prometheus/client_golang v1.21.1
 	github.com/retrysql/retrysql v0.0.0
 	github.com/retrysql/retrysql/examples v0.0.0-00010101000000-000000000000
+	github.com/retrysql/retrysql/gormretry v0.0.0
+	github.com/retrysql/retrysql/sqlxretry v0.0.0
 	github.com/rs/zerolog v1.33.0
 	github.com/testcontainers/testcontainers-go v0.45.0
 	github.com/testcontainers/testcontainers-go/modules/mysql v0.45.0
 	github.com/testcontainers/testcontainers-go/modules/postgres v0.45.0
 	go.uber.org/goleak v1.3.0
+	gorm.io/driver/mysql v1.6.0
 	gorm.io/driver/postgres v1.6.3
 	gorm.io/gorm v1.31.2
 )
@@ -95,3 +98,7 @@ require (
 replace github.com/retrysql/retrysql => ../
 
 replace github.com/retrysql/retrysql/examples => ../examples
+
+replace github.com/retrysql/retrysql/gormretry => ../gormretry
+
+replace github.com/retrysql/retrysql/sqlxretry => ../sqlxretry
