@@ -168,12 +168,13 @@ func run(ctx context.Context, args []string) error {
 
 	s := &summary{reader: reader}
 	s.header(os.Stdout)
-	cfg.Progress = func(p workload.Progress) { s.line(os.Stdout, p) }
+	cfg.Progress = func(p workload.Progress) { s.line(os.Stdout, p, "") }
 	res, err := workload.Run(ctx, db, cfg)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
-	s.line(os.Stdout, workload.Progress{Elapsed: res.Elapsed, Committed: int64(res.Committed), Runs: res.Runs})
+	s.line(os.Stdout, workload.Progress{Elapsed: res.Elapsed, Committed: int64(res.Committed), Runs: res.Runs},
+		"(the transfers under way at the end)")
 	fmt.Printf("\nEvery metric at the end, as an exporter sends them:\n\n")
 	if err := s.all(os.Stdout); err != nil {
 		return err

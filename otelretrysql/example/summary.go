@@ -44,8 +44,8 @@ func (s *summary) header(w io.Writer) {
 }
 
 // line prints the figures at p: rates over the time since the last line,
-// counts since the start.
-func (s *summary) line(w io.Writer, p workload.Progress) {
+// counts since the start; then note, if any.
+func (s *summary) line(w io.Writer, p workload.Progress, note string) {
 	t, err := s.totals()
 	if err != nil {
 		fmt.Fprintln(w, "collect:", err)
@@ -63,10 +63,11 @@ func (s *summary) line(w io.Writer, p workload.Progress) {
 	if n := t.ops - prev.ops; n > 0 {
 		mean = (time.Duration((t.seconds - prev.seconds) / float64(n) * float64(time.Second))).Round(10 * time.Microsecond).String()
 	}
-	fmt.Fprintf(w, "%6.1fs  %11.0f  %9.0f  %9.0f  %7.2f  %13s  %7d  %7d  %s\n", t.at.Seconds(),
+	l := fmt.Sprintf("%6.1fs  %11.0f  %9.0f  %9.0f  %7.2f  %13s  %7d  %7d  %-7s  %s", t.at.Seconds(),
 		rate(float64(t.committed), float64(prev.committed)), rate(float64(t.retried), float64(prev.retried)),
 		rate(float64(t.retries), float64(prev.retries)), rate(t.slept, prev.slept), mean,
-		t.giveUps, t.unknown, retrysql.BreakerState(t.breaker))
+		t.giveUps, t.unknown, retrysql.BreakerState(t.breaker), note)
+	fmt.Fprintln(w, strings.TrimRight(l, " "))
 }
 
 // totals reads the figures of a line from the reader.
