@@ -141,8 +141,8 @@ const (
 	RetriedOrFailed
 )
 
-// eventful reports whether c is an operation that RetriedOrFailed hooks
-// are called for.
+// eventful reports whether an operation that made attempts and ended with
+// end is one of those RetriedOrFailed hooks are called for.
 func eventful(attempts int, end End) bool { return attempts != 1 || end != EndSuccess }
 
 // Stats is a snapshot of a Retrier's counters since it was created.
