@@ -68,12 +68,13 @@ const (
 	unknowable                  // the evidence cannot settle it
 )
 
-// checker is the commit check of one RunInTx: its dialect's, and what it
-// found of the lost COMMITs of the attempts, for the completion hooks.
-// RunInTx's goroutine alone uses it.
+// checker is the commit check of one RunInTx (or Transact): its
+// dialect's, and what it found of the lost COMMITs of the attempts, for
+// the completion hooks (settled notes them, run reads them). The
+// operation's goroutine alone uses it.
 type checker struct {
 	commitCheck
-	lastFound bool // the last COMMIT's answer was lost, and it was found committed
+	lastFound bool // a lost COMMIT was found committed: by the last attempt, which succeeded
 	foundNot  int  // lost COMMITs found not committed (their attempts replayed)
 }
 
@@ -134,10 +135,8 @@ func (e *errNotCommitted) SafeToRetry() bool { return true }
 // checkedCommit commits tx, an attempt of RunInTx with the commit check
 // whose proof is proof: it returns nil when COMMIT succeeded or was found
 // committed, an errNotCommitted when it was found not committed, and
-// COMMIT's error otherwise. It counts and logs the resolutions.
+// COMMIT's error otherwise.
 func (t *txSite) checkedCommit(tx *sql.Tx, proof commitProof) error {
-	c := t.check.(*checker)
-	c.lastFound = false
 	err := t.facts.end(true, tx.Commit)
 	if err == nil {
 		t.check.committed(t.op.Context, t.checkDB)
@@ -152,17 +151,33 @@ func (t *txSite) checkedCommit(tx *sql.Tx, proof commitProof) error {
 	}
 	switch resolve(t.op.Context, t.checkDB, t.check, proof) {
 	case isCommitted:
-		t.r.stats.resolved[1].Add(1)
-		c.lastFound = true
-		t.policy.obs.resolved(&t.op, true, res)
+		t.settled(true, res)
 		return nil
 	case notCommitted:
-		t.r.stats.resolved[0].Add(1)
-		c.foundNot++
-		t.policy.obs.resolved(&t.op, false, res)
+		t.settled(false, res)
 		return &errNotCommitted{err: err}
 	}
 	return err
+}
+
+// settled counts (Stats.Resolved), notes for the completion hooks (when
+// t.check is a *checker) and logs what the commit check found of a COMMIT
+// whose answer was lost with an error classified as res: committed, or
+// not. Every commit check calls it, RunInTx's and Transact's.
+func (t *txSite) settled(committed bool, res classify.Result) {
+	c, _ := t.check.(*checker)
+	if committed {
+		t.r.stats.resolved[1].Add(1)
+		if c != nil {
+			c.lastFound = true // the attempt ends the operation: it succeeded
+		}
+	} else {
+		t.r.stats.resolved[0].Add(1)
+		if c != nil {
+			c.foundNot++
+		}
+	}
+	t.policy.obs.resolved(&t.op, committed, res)
 }
 
 // A resolution looks again after pollFirst, doubling the wait up to
