@@ -1,5 +1,5 @@
 # retrysql: every target runs across all the modules of the workspace (go.work).
-PKGS        := ./... ./examples/... ./otelretrysql/... ./gormretry/... ./sqlxretry/... ./integration/...
+PKGS        := ./... ./examples/... ./otelretrysql/... ./otelretrysql/example/... ./gormretry/... ./sqlxretry/... ./integration/...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 SQLC        := github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
 BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
