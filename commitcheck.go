@@ -137,9 +137,19 @@ func (e *errNotCommitted) SafeToRetry() bool { return true }
 // committed, an errNotCommitted when it was found not committed, and
 // COMMIT's error otherwise.
 func (t *txSite) checkedCommit(tx *sql.Tx, proof commitProof) error {
-	err := t.facts.end(true, tx.Commit)
+	return t.commitChecked(tx.Commit, proof, func() (*sql.DB, func()) { return t.checkDB, func() {} })
+}
+
+// commitChecked runs commit, an attempt's COMMIT under the commit check,
+// and settles a lost answer by asking on the *sql.DB that ask returns
+// (with what closes it when done): RunInTx asks its own handle,
+// TransactOn one it opens for the question.
+func (t *txSite) commitChecked(commit func() error, proof commitProof, ask func() (*sql.DB, func())) error {
+	err := t.facts.end(true, commit)
 	if err == nil {
-		t.check.committed(t.op.Context, t.checkDB)
+		if t.checkDB != nil {
+			t.check.committed(t.op.Context, t.checkDB)
+		}
 		return nil
 	}
 	if errors.Is(err, sql.ErrTxDone) {
@@ -149,7 +159,9 @@ func (t *txSite) checkedCommit(tx *sql.Tx, proof commitProof) error {
 	if res.Class != classify.ConnLost || res.Unsent {
 		return err // a definite answer
 	}
-	switch resolve(t.op.Context, t.checkDB, t.check, proof) {
+	db, done := ask()
+	defer done()
+	switch resolve(t.op.Context, db, t.check, proof) {
 	case isCommitted:
 		t.settled(true, res)
 		return nil

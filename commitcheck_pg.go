@@ -37,9 +37,22 @@ func (pgCheck) prepare(context.Context, *sql.DB) error { return nil }
 func (pgCheck) committed(context.Context, *sql.DB) {}
 
 func (pgCheck) prove(ctx context.Context, tx *sql.Tx) (commitProof, error) {
+	return pgProve(ctx, func(ctx context.Context, query string, dest ...any) error {
+		return tx.QueryRowContext(ctx, query).Scan(dest...)
+	})
+}
+
+// pgProof is the proof's query: the transaction's id (which it assigns),
+// its backend's pid and the server instance.
+const pgProof = "SELECT txid_current(), pg_backend_pid(), " + pgInstance
+
+// pgProve runs the proof's query with queryRow, in the transaction, and
+// returns the proof; RunInTx's check and TransactOn's (TxAttempt.Prove)
+// both prove this way.
+func pgProve(ctx context.Context, queryRow func(ctx context.Context, query string, dest ...any) error) (commitProof, error) {
 	var p commitProof
 	var pid int64
-	err := tx.QueryRowContext(ctx, "SELECT txid_current(), pg_backend_pid(), "+pgInstance).Scan(&p.id, &pid, &p.started, &p.timeline, &p.system)
+	err := queryRow(ctx, pgProof, &p.id, &pid, &p.started, &p.timeline, &p.system)
 	p.session = uint64(pid)
 	return p, err
 }

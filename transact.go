@@ -9,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/retrysql/retrysql/classify"
 )
 
 // TxAttempt is one attempt of a transaction run by Transact: it runs the
@@ -128,7 +127,7 @@ func TransactValueOn[T any](ctx context.Context, c driver.Connector, readOnly bo
 		if err := onPostgres(c); err != nil {
 			return zero, err
 		}
-		t.check, asker = pgCheck{}, c
+		t.check, asker = &checker{commitCheck: pgCheck{}}, c
 	}
 	t.op.Context, t.op.tx = ctx, &t.facts
 	t.admitFor(ctx, r, nil, ctl)
@@ -179,9 +178,6 @@ type attemptProof struct {
 	asker  driver.Connector
 }
 
-// pgProof is the commit check's proof on PostgreSQL (pgCheck.prove's).
-const pgProof = "SELECT txid_current(), pg_backend_pid(), " + pgInstance
-
 // Prove leaves the commit check's proof in the attempt's transaction, for
 // TransactOn with the check on; otherwise it does nothing and returns nil.
 // Call it first, right after BEGIN, before anything takes a lock (the
@@ -201,45 +197,27 @@ func (a TxAttempt) Prove(ctx context.Context, queryRow func(ctx context.Context,
 	if queryRow == nil {
 		return errNilOp
 	}
-	var p commitProof
-	var pid int64
-	if err := queryRow(ctx, pgProof, &p.id, &pid, &p.started, &p.timeline, &p.system); err != nil {
+	p, err := pgProve(ctx, queryRow)
+	if err != nil {
 		return err
 	}
-	p.session = uint64(pid)
 	a.proof.p, a.proof.proved = p, true
 	return nil
 }
 
 // checkedCommit runs commit under the commit check, as RunInTx's
-// checkedCommit (commitcheck.go) runs a *sql.Tx's: nil when COMMIT
-// succeeded or was found committed, an errNotCommitted when it was found
-// not committed, COMMIT's error otherwise.
+// checkedCommit (commitcheck.go) runs a *sql.Tx's, asking through a
+// *sql.DB made for the question on the attempt's connector.
 func (a TxAttempt) checkedCommit(commit func() error) error {
-	t := a.t
 	if !a.proof.proved {
 		return errNotProved
 	}
-	err := t.facts.end(true, commit)
-	if err == nil {
-		return nil
-	}
-	if res := t.policy.classify(err); res.Class != classify.ConnLost || res.Unsent {
-		return err // a definite answer
-	}
-	// The only *sql.DB of the call, made for the question (struct{...}
-	// hides an io.Closer: Close must not close the caller's connector).
-	db := sql.OpenDB(struct{ driver.Connector }{a.proof.asker})
-	defer db.Close()
-	switch resolve(t.op.Context, db, t.check, a.proof.p) {
-	case isCommitted:
-		t.r.stats.resolved[1].Add(1)
-		return nil
-	case notCommitted:
-		t.r.stats.resolved[0].Add(1)
-		return &errNotCommitted{err: err}
-	}
-	return err
+	return a.t.commitChecked(commit, a.proof.p, func() (*sql.DB, func()) {
+		// The only *sql.DB of the call (struct{...} hides an io.Closer:
+		// Close must not close the caller's connector).
+		db := sql.OpenDB(struct{ driver.Connector }{a.proof.asker})
+		return db, func() { db.Close() }
+	})
 }
 
 // errNotProved: an attempt under the commit check that commits without

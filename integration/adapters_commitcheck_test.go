@@ -67,7 +67,12 @@ func TestAdaptersCommitCheckResolvesLostCommit(t *testing.T) {
 				t.Fatal(err)
 			}
 			run := ac.open(t, ac.target.name == "postgres", ac.target.via(t, proxy.Addr()))
-			r := quickRetrier(t, retrysql.WithCommitCheck(true))
+			var last retrysql.Completion
+			r := quickRetrier(t, retrysql.WithCommitCheck(true), retrysql.WithOnComplete(func(c retrysql.Completion) {
+				if c.Place == retrysql.PlaceTransaction {
+					last = c
+				}
+			}))
 			var want retrysql.Stats
 			for _, cut := range ac.cuts {
 				table := "rs_acc_" + cut
@@ -88,6 +93,14 @@ func TestAdaptersCommitCheckResolvesLostCommit(t *testing.T) {
 				}
 				if got := r.Stats().Resolved; got != want.Resolved {
 					t.Fatalf("%s: resolved %+v, want %+v", cut, got, want.Resolved)
+				}
+				// The completion hook says what the check found: the lost
+				// COMMIT committed (ends "resolved"), or not (replayed, then
+				// a success that counts it).
+				switch {
+				case cut == "after" && last.End != retrysql.EndResolved,
+					cut == "before" && (last.End != retrysql.EndSuccess || last.NotCommitted != 1):
+					t.Fatalf("%s: completion %v, %d found not committed", cut, last.End, last.NotCommitted)
 				}
 			}
 		})
