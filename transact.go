@@ -8,7 +8,6 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5/stdlib"
-
 )
 
 // TxAttempt is one attempt of a transaction run by Transact: it runs the
