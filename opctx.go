@@ -178,7 +178,30 @@ func badConn(err error) error {
 // retriedElsewhere returns the *Error of a retry loop that already gave up
 // on err: another loop must not retry it again (attempts would multiply).
 func retriedElsewhere(err error) (*Error, bool) {
-	var e *Error
-	ok := errors.As(err, &e)
-	return e, ok
+	e := findError(err)
+	return e, e != nil
+}
+
+// findError returns the first *Error in err's chain (depth first, as
+// errors.As looks), or nil. Unlike errors.As with a local target, it
+// allocates nothing: it runs after every failed attempt.
+func findError(err error) *Error {
+	for err != nil {
+		switch x := err.(type) {
+		case *Error:
+			return x
+		case interface{ Unwrap() error }:
+			err = x.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range x.Unwrap() {
+				if found := findError(e); found != nil {
+					return found
+				}
+			}
+			return nil
+		default:
+			return nil
+		}
+	}
+	return nil
 }
