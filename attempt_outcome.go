@@ -2,6 +2,7 @@ package retrysql
 
 import (
 	"context"
+	"time"
 
 	"github.com/retrysql/retrysql/classify"
 )
@@ -74,4 +75,39 @@ func outcome(ctx context.Context, err error, res classify.Result, s site, timedO
 		return OutcomeIgnored
 	}
 	return OutcomeSuccess
+}
+
+// breakerChanges is implemented by CircuitBreaker: a channel closed at
+// its next change of state, and its state.
+type breakerChanges interface {
+	changes() <-chan struct{}
+	State() BreakerState
+}
+
+// sleepRetry waits d before a retry, as sleep does, and returns how long
+// it waited. After a failed connect it ends early when the breaker closes
+// (its probe connected: the server is back), so that a request asleep in
+// a connect backoff of seconds goes on with the probe's success rather
+// than at the end of its delay.
+func (r *Retrier) sleepRetry(ctx context.Context, d time.Duration, connect bool) (time.Duration, error) {
+	bc, ok := r.breaker.(breakerChanges)
+	if !connect || !ok || d <= 0 {
+		return d, sleep(ctx, d)
+	}
+	start := time.Now()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		change := bc.changes()
+		select {
+		case <-ctx.Done():
+			return time.Since(start), ctx.Err()
+		case <-t.C:
+			return d, nil
+		case <-change:
+			if bc.State() == BreakerClosed {
+				return time.Since(start), nil
+			}
+		}
+	}
 }

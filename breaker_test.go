@@ -1,6 +1,8 @@
 package retrysql_test
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -8,6 +10,8 @@ import (
 	"time"
 
 	"github.com/retrysql/retrysql"
+	"github.com/retrysql/retrysql/classify"
+	"github.com/retrysql/retrysql/strategy"
 )
 
 // TestBreakerCountsConsecutiveFailures checks, one attempt at a time, that
@@ -111,5 +115,67 @@ func TestZeroCircuitBreakerNeverOpens(t *testing.T) {
 	}
 	if br.State() != retrysql.BreakerClosed {
 		t.Fatal("zero breaker opened")
+	}
+}
+
+// TestConnectBackoffEndsWhenTheBreakerCloses: a request asleep in a long
+// connect backoff goes on as soon as the breaker closes (another request's
+// probe connected), not at the end of its delay; a request whose failure
+// was not a connect sleeps its whole delay.
+func TestConnectBackoffEndsWhenTheBreakerCloses(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		res       classify.Result
+		wantAfter time.Duration
+	}{
+		{"failed connect", classify.Result{Class: classify.ConnLost, Unsent: true, Connect: true}, 200 * time.Millisecond},
+		{"lock timeout", classify.Result{Class: classify.Transient, Unavailable: true}, 5 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cb, err := retrysql.NewCircuitBreaker(retrysql.BreakerSettings{Failures: 1, OpenFor: 100 * time.Millisecond})
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := retrysql.NewRetrier(retrysql.WithBreaker(cb), retrysql.WithBudget(nil),
+					retrysql.WithStrategy(tc.res.Class, strategy.Fixed{Interval: 5 * time.Second}),
+					retrysql.WithConnectStrategy(strategy.Fixed{Interval: 5 * time.Second}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				down := retrysql.Classified(errors.New("down"), tc.res)
+				start := time.Now()
+				type result struct {
+					after time.Duration
+					calls int
+				}
+				res := make(chan result, 1)
+				go func() {
+					calls := 0
+					err := retrysql.Do(t.Context(), r, func(context.Context) error {
+						calls++
+						if calls == 1 {
+							return down // opens the breaker, then sleeps 5s
+						}
+						return nil
+					})
+					if err != nil {
+						t.Error(err)
+					}
+					res <- result{time.Since(start), calls}
+				}()
+				time.Sleep(200 * time.Millisecond) // the open period is over: the next request probes
+				if err := retrysql.Do(t.Context(), r, func(context.Context) error { return nil }); err != nil {
+					t.Fatal(err)
+				}
+				if cb.State() != retrysql.BreakerClosed {
+					t.Fatalf("breaker %v after the probe, want closed", cb.State())
+				}
+				got := <-res
+				if got.after != tc.wantAfter || got.calls != 2 {
+					t.Fatalf("the sleeping request went on after %v with %d calls, want %v and 2", got.after, got.calls, tc.wantAfter)
+				}
+			})
+		})
 	}
 }

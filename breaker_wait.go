@@ -47,6 +47,17 @@ func (w *waiting) init(s BreakerSettings) {
 	w.change = make(chan struct{})
 }
 
+// changes returns a channel closed at the breaker's next change of state
+// (nil, never closed, for the zero CircuitBreaker).
+func (b *CircuitBreaker) changes() <-chan struct{} {
+	if b.cb == nil {
+		return nil
+	}
+	b.wait.mu.Lock()
+	defer b.wait.mu.Unlock()
+	return b.wait.change
+}
+
 // changed wakes the waiters; gobreaker calls it (through OnStateChange)
 // with its lock held, so it must not call back into gobreaker.
 func (w *waiting) changed(from, to BreakerState) {

@@ -243,10 +243,11 @@ func loop[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(con
 			return zero, r.giveUp(ctx, p, s, st, err, res, ReasonBudget, ErrBudgetExhausted)
 		}
 		p.obs.retried(Event{Ctx: ctx, Place: s.place(), Attempt: st.attempt, Delay: delay, Result: res, Err: err})
-		if err := sleep(ctx, delay); err != nil {
+		slept, err := r.sleepRetry(ctx, delay, s.atConnect() || res.Connect)
+		if err != nil {
 			return zero, r.giveUp(ctx, p, s, st, st.lastErr, st.lastRes, ReasonCanceled, err)
 		}
 		st.prev = delay
-		st.slept += delay
+		st.slept += slept
 	}
 }
