@@ -6,6 +6,8 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/retrysql/retrysql/classify"
 )
 
 // pgCheck is the commit check of PostgreSQL (10 and later), by
@@ -86,15 +88,9 @@ func (pgCheck) look(ctx context.Context, conn *sql.Conn, p commitProof) verdict 
 	unshared := same || (timeline == p.timeline && reset < p.started)
 	var status sql.NullString
 	err := conn.QueryRowContext(ctx, "SELECT txid_status($1)", p.id).Scan(&status)
-	var pgErr *pgconn.PgError
 	switch {
-	case errors.As(err, &pgErr) && pgErr.Code == "22023":
-		// "transaction ID ... is in the future": this server never saw X.
-		return notCommitted
-	case errors.As(err, &pgErr):
-		return unknowable
 	case err != nil:
-		return lookAgain
+		return statusFailed(err)
 	case !status.Valid:
 		return unknowable // too old: its status is gone
 	case status.String == "committed":
@@ -113,4 +109,19 @@ func (pgCheck) look(ctx context.Context, conn *sql.Conn, p commitProof) verdict 
 	conn.ExecContext(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND backend_xid::text = ($2 % 4294967296)::text",
 		int64(p.session), p.id)
 	return lookAgain
+}
+
+// statusFailed is what a look makes of txid_status's error.
+func statusFailed(err error) verdict {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "22023":
+		// "transaction ID ... is in the future": this server never saw X.
+		return notCommitted
+	case classify.Default.Classify(err).Class != classify.Permanent:
+		// The server went away under the question (57P01 while it shuts
+		// down, a reset) or cannot answer now: ask again.
+		return lookAgain
+	}
+	return unknowable
 }
