@@ -285,3 +285,26 @@ func TestConnWithoutResetterOrValidator(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPreparedStatementOnReplacedConnection: a *sql.Stmt whose connection
+// was lost before anything was sent runs on the connection that replaced
+// it in place, prepared there again: one loop, one new connection, one
+// more PREPARE, and no error.
+func TestPreparedStatementOnReplacedConnection(t *testing.T) {
+	d := newFake(failN("stmt-exec", "INSERT x", 1, driver.ErrBadConn))
+	db := openFake(t, d)
+	stmt, err := db.PrepareContext(t.Context(), "INSERT x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close()
+	if _, err := stmt.ExecContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if p, e := d.count("prepare", "INSERT x"), d.count("stmt-exec", "INSERT x"); p != 2 || e != 2 || d.opens != 2 {
+		t.Fatalf("%d PREPAREs, %d executions on %d connections; want 2, 2 and 2", p, e, d.opens)
+	}
+	if st := stats(t, db); st.Retries != 1 {
+		t.Fatalf("%d retries, want 1", st.Retries)
+	}
+}
