@@ -2,10 +2,7 @@ package integration_test
 
 import (
 	"context"
-	"database/sql"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jmoiron/sqlx"
@@ -77,7 +74,7 @@ func TestAdaptersCommitCheckResolvesLostCommit(t *testing.T) {
 			for _, cut := range ac.cuts {
 				table := "rs_acc_" + cut
 				checkTable(t, admin, table)
-				runs, err := adapterCutRun(t, run, admin, proxy, table, cut, retrysql.WithRetrier(r))
+				runs, err := cutWith(t, run, admin, proxy, table, cut, nil, retrysql.WithRetrier(r))
 				wantRuns := int32(1)
 				if cut == "before" {
 					wantRuns = 2
@@ -105,65 +102,6 @@ func TestAdaptersCommitCheckResolvesLostCommit(t *testing.T) {
 			}
 		})
 	}
-}
-
-// adapterCutRun is cutRun (commitcheck_test.go) for any adapter: a
-// transaction inserting one row into table, run by run, with the cut in
-// its first attempt. It returns how many times the body ran and run's
-// error.
-func adapterCutRun(t *testing.T, run runner, admin *sql.DB, proxy *dbtest.Proxy, table, cut string, opts ...retrysql.Option) (int32, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var runs atomic.Int32
-	armed := make(chan (<-chan struct{}), 1)
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		var dropped <-chan struct{}
-		select {
-		case dropped = <-armed:
-		case <-ctx.Done():
-			return
-		}
-		if cut == "before" {
-			select {
-			case <-dropped:
-			case <-ctx.Done():
-			}
-			return
-		}
-		for ctx.Err() == nil {
-			var n int
-			admin.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table).Scan(&n)
-			if n == 1 {
-				proxy.Stop() // ends every connection through it
-				proxy.Toxics.RemoveToxic(ctx, "held")
-				if err := proxy.Start(); err != nil {
-					t.Error(err)
-				}
-				return
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	}()
-	err := run(ctx, func(ctx context.Context, exec func(string) error) error {
-		if err := exec("INSERT INTO " + table + " VALUES (1)"); err != nil {
-			return err
-		}
-		if runs.Add(1) == 1 {
-			if cut == "after" {
-				proxy.Toxic(t, `{"name":"held","type":"latency","stream":"downstream","attributes":{"latency":1500,"jitter":0}}`)
-				armed <- nil
-			} else {
-				armed <- proxy.DropCommit(t)
-			}
-		}
-		return nil
-	}, opts...)
-	cancel()
-	<-watched
-	return runs.Load(), err
 }
 
 func openPgxPool(t *testing.T, _ bool, dsn string) runner {

@@ -64,6 +64,27 @@ func cutRun(t *testing.T, db, admin *sql.DB, proxy *dbtest.Proxy, table, cut str
 // cutRunWith is cutRun whose transaction first runs first (unless empty).
 func cutRunWith(t *testing.T, db, admin *sql.DB, proxy *dbtest.Proxy, table, cut, first string, atCut func(), opts ...retrysql.Option) (int32, error) {
 	t.Helper()
+	run := func(ctx context.Context, body txBody, opts ...retrysql.Option) error {
+		return retrysql.RunInTx(ctx, db, nil, func(ctx context.Context, tx *sql.Tx) error {
+			exec := func(q string) error { _, err := tx.ExecContext(ctx, q); return err }
+			if first != "" {
+				if err := exec(first); err != nil {
+					return err
+				}
+			}
+			return body(ctx, exec)
+		}, opts...)
+	}
+	return cutWith(t, run, admin, proxy, table, cut, atCut, opts...)
+}
+
+// cutWith runs, through run (RunInTx, or an adapter's), a transaction
+// inserting one row into table, with the cut ("after" or "before") in its
+// first attempt; right after the cut it runs atCut (nil: nothing), before
+// the proxy lets connections through again. It returns how many times the
+// body ran and run's error.
+func cutWith(t *testing.T, run runner, admin *sql.DB, proxy *dbtest.Proxy, table, cut string, atCut func(), opts ...retrysql.Option) (int32, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var runs atomic.Int32
@@ -104,13 +125,8 @@ func cutRunWith(t *testing.T, db, admin *sql.DB, proxy *dbtest.Proxy, table, cut
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
-	err := retrysql.RunInTx(ctx, db, nil, func(ctx context.Context, tx *sql.Tx) error {
-		if first != "" {
-			if _, err := tx.ExecContext(ctx, first); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO "+table+" VALUES (1)"); err != nil {
+	err := run(ctx, func(ctx context.Context, exec func(string) error) error {
+		if err := exec("INSERT INTO " + table + " VALUES (1)"); err != nil {
 			return err
 		}
 		if runs.Add(1) == 1 {
