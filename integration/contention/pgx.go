@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,14 +133,14 @@ func pgxTransfers(ctx context.Context, pool *pgxpool.Pool, c Cell, runner PgxRun
 	if !ok {
 		return workload.Result{}, fmt.Errorf("contention: no pgx isolation level for %v", c.Isolation)
 	}
-	t := workload.BenchTables
-	lock := "SELECT balance FROM " + t.Accounts + " WHERE id = $1 FOR UPDATE"
-	update := "UPDATE " + t.Accounts + " SET balance = balance + $1 WHERE id = $2"
-	ledger := "INSERT INTO " + t.Ledger + " (transfer_id, src, dst, amount) VALUES ($1, $2, $3, $4)"
+	q := workload.QueriesFor(workload.Postgres, workload.BenchTables)
+	ambiguous := func(err error) bool {
+		return errors.Is(err, retrysql.ErrAmbiguousCommit) || errors.Is(err, retrysql.ErrAmbiguous)
+	}
 	var (
 		runs atomic.Int64
 		mu   sync.Mutex
-		res  = workload.Result{Outcomes: map[int64]workload.Outcome{}, Errors: map[string]int{}}
+		res  workload.Result
 		wg   sync.WaitGroup
 	)
 	start := time.Now()
@@ -149,95 +148,33 @@ func pgxTransfers(ctx context.Context, pool *pgxpool.Pool, c Cell, runner PgxRun
 	for w := range c.Workers {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(seed, uint64(w)))
-			outcomes := map[int64]workload.Outcome{}
-			var lat []time.Duration
-			var timeline []workload.Timed
-			errs := map[string]int{}
+			var tally workload.Tally
 			for seq := int64(0); time.Now().Before(stop) && ctx.Err() == nil; seq++ {
-				id := int64(w)<<32 | seq
-				a := 1 + rng.IntN(c.Accounts)
-				b := 1 + rng.IntN(c.Accounts-1)
-				if b >= a {
-					b++
-				}
-				amount := int64(1 + rng.IntN(100))
-				first, second := a, b
-				switch c.Order {
-				case workload.Sorted:
-					first, second = min(a, b), max(a, b)
-				case workload.Random:
-					if rng.IntN(2) == 0 {
-						first, second = b, a
-					}
-				}
+				tr := workload.NewTransfer(rng, int64(w)<<32|seq, c.Accounts, 0, c.Order)
 				fn := func(ctx context.Context, tx pgx.Tx) error {
 					runs.Add(1)
-					if c.Order == workload.Random {
-						for _, acct := range []int{first, second} {
-							var bal int64
-							if err := tx.QueryRow(ctx, lock, acct).Scan(&bal); err != nil {
-								return fmt.Errorf("lock %d: %w", acct, err)
-							}
-						}
-					}
-					for _, acct := range []int{first, second} {
-						delta := amount
-						if acct == a {
-							delta = -amount
-						}
-						if _, err := tx.Exec(ctx, update, delta, acct); err != nil {
-							return fmt.Errorf("update %d: %w", acct, err)
-						}
-					}
-					if _, err := tx.Exec(ctx, ledger, id, a, b, amount); err != nil {
-						return fmt.Errorf("ledger: %w", err)
-					}
-					return nil
+					return tr.Apply(ctx, c.Order, q, workload.Statements{
+						Scan: func(ctx context.Context, query string, dest any, args ...any) error {
+							return tx.QueryRow(ctx, query, args...).Scan(dest)
+						},
+						Exec: func(ctx context.Context, query string, args ...any) error {
+							_, err := tx.Exec(ctx, query, args...)
+							return err
+						},
+					})
 				}
 				tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 				t0 := time.Now()
 				err := runner(tctx, pool, pgx.TxOptions{IsoLevel: iso}, fn)
 				cancel()
-				switch {
-				case err == nil:
-					outcomes[id] = workload.Committed
-					l := time.Since(t0)
-					lat = append(lat, l)
-					timeline = append(timeline, workload.Timed{Start: t0.Sub(start), Latency: l})
-				case errors.Is(err, retrysql.ErrAmbiguousCommit) || errors.Is(err, retrysql.ErrAmbiguous):
-					outcomes[id] = workload.Ambiguous
-				default:
-					outcomes[id] = workload.Failed
-					if len(errs) < 5 {
-						errs[err.Error()]++
-					}
-				}
+				tally.Record(tr.ID, start, t0, false, err, ambiguous)
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			res.Latencies = append(res.Latencies, lat...)
-			res.Timeline = append(res.Timeline, timeline...)
-			for id, o := range outcomes {
-				res.Outcomes[id] = o
-			}
-			for e, n := range errs {
-				res.Errors[e] += n
-			}
+			res.Merge(&tally)
 		})
 	}
 	wg.Wait()
-	res.Elapsed = time.Since(start)
-	res.Runs = runs.Load()
-	slices.Sort(res.Latencies)
-	for _, o := range res.Outcomes {
-		switch o {
-		case workload.Committed:
-			res.Committed++
-		case workload.Failed:
-			res.Failed++
-		case workload.Ambiguous:
-			res.Ambiguous++
-		}
-	}
+	res.Finish(time.Since(start), runs.Load())
 	return res, ctx.Err()
 }

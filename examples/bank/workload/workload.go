@@ -376,12 +376,12 @@ func Run(ctx context.Context, db *sql.DB, cfg Config) (Result, error) {
 			return errors.Is(err, retrysql.ErrAmbiguousCommit) || errors.Is(err, retrysql.ErrAmbiguous)
 		}
 	}
-	q := queries(cfg.Dialect, cfg.Tables.orBench())
+	q := QueriesFor(cfg.Dialect, cfg.Tables.orBench())
 	opts := &sql.TxOptions{Isolation: cfg.Isolation}
 	var (
 		runs, committed atomic.Int64
 		mu              sync.Mutex
-		res             = Result{Outcomes: map[int64]Outcome{}, Errors: map[string]int{}}
+		res             Result
 		wg              sync.WaitGroup
 	)
 	start := time.Now()
@@ -406,14 +406,9 @@ func Run(ctx context.Context, db *sql.DB, cfg Config) (Result, error) {
 	for w := cfg.FirstWorker; w < cfg.FirstWorker+cfg.Workers; w++ {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(w)))
-			var lat []time.Duration
-			var timeline []Timed
-			var coldLat []time.Duration
 			cold := cfg.ColdWorkers > 0 && w >= cfg.FirstWorker+cfg.Workers-cfg.ColdWorkers
-			outcomes := map[int64]Outcome{}
-			errs := map[string]int{}
+			var tally Tally
 			for seq := int64(0); time.Now().Before(stop) && ctx.Err() == nil; seq++ {
-				id := int64(w)<<32 | seq
 				n, base := cfg.Accounts, 0
 				switch {
 				case cfg.Hot != nil:
@@ -423,45 +418,18 @@ func Run(ctx context.Context, db *sql.DB, cfg Config) (Result, error) {
 				case cfg.ColdWorkers > 0:
 					n = cfg.HotAccounts
 				}
-				a := 1 + rng.IntN(n)
-				b := 1 + rng.IntN(n-1)
-				if b >= a {
-					b++
-				}
-				a, b = a+base, b+base
-				amount := int64(1 + rng.IntN(100))
-				first, second := a, b
-				switch cfg.Order {
-				case Sorted:
-					first, second = min(a, b), max(a, b)
-				case Random:
-					if rng.IntN(2) == 0 {
-						first, second = b, a
-					}
-				}
+				tr := NewTransfer(rng, int64(w)<<32|seq, n, base, cfg.Order)
 				fn := func(ctx context.Context, tx *sql.Tx) error {
 					runs.Add(1)
-					if cfg.Order == Random {
-						for _, acct := range []int{first, second} {
-							var bal int64
-							if err := tx.QueryRowContext(ctx, q.lock, acct).Scan(&bal); err != nil {
-								return fmt.Errorf("lock %d: %w", acct, err)
-							}
-						}
-					}
-					for _, acct := range []int{first, second} {
-						delta := amount
-						if acct == a {
-							delta = -amount
-						}
-						if _, err := tx.ExecContext(ctx, q.update, delta, acct); err != nil {
-							return fmt.Errorf("update %d: %w", acct, err)
-						}
-					}
-					if _, err := tx.ExecContext(ctx, q.ledger, id, a, b, amount); err != nil {
-						return fmt.Errorf("ledger: %w", err)
-					}
-					return nil
+					return tr.Apply(ctx, cfg.Order, q, Statements{
+						Scan: func(ctx context.Context, query string, dest any, args ...any) error {
+							return tx.QueryRowContext(ctx, query, args...).Scan(dest)
+						},
+						Exec: func(ctx context.Context, query string, args ...any) error {
+							_, err := tx.ExecContext(ctx, query, args...)
+							return err
+						},
+					})
 				}
 				tctx, cancel := context.WithTimeout(ctx, cfg.TransferTimeout)
 				if cold {
@@ -470,55 +438,17 @@ func Run(ctx context.Context, db *sql.DB, cfg Config) (Result, error) {
 				t0 := time.Now()
 				err := cfg.Runner(tctx, db, opts, fn)
 				cancel()
-				switch {
-				case err == nil:
-					outcomes[id] = Committed
-					l := time.Since(t0)
-					if cold {
-						coldLat = append(coldLat, l)
-					} else {
-						lat = append(lat, l)
-					}
-					timeline = append(timeline, Timed{Start: t0.Sub(start), Latency: l})
+				if tally.Record(tr.ID, start, t0, cold, err, cfg.Ambiguous) {
 					committed.Add(1)
-				case cfg.Ambiguous(err):
-					outcomes[id] = Ambiguous
-				default:
-					outcomes[id] = Failed
-					if len(errs) < 5 {
-						errs[err.Error()]++
-					}
 				}
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			res.Latencies = append(res.Latencies, lat...)
-			res.ColdLatencies = append(res.ColdLatencies, coldLat...)
-			res.Cold += len(coldLat)
-			res.Timeline = append(res.Timeline, timeline...)
-			for id, o := range outcomes {
-				res.Outcomes[id] = o
-			}
-			for e, n := range errs {
-				res.Errors[e] += n
-			}
+			res.Merge(&tally)
 		})
 	}
 	wg.Wait()
-	res.Elapsed = time.Since(start)
-	res.Runs = runs.Load()
-	slices.Sort(res.Latencies)
-	slices.Sort(res.ColdLatencies)
-	for _, o := range res.Outcomes {
-		switch o {
-		case Committed:
-			res.Committed++
-		case Failed:
-			res.Failed++
-		case Ambiguous:
-			res.Ambiguous++
-		}
-	}
+	res.Finish(time.Since(start), runs.Load())
 	return res, ctx.Err()
 }
 
@@ -610,20 +540,4 @@ func VerifyTables(ctx context.Context, db *sql.DB, t Tables, accounts int, res R
 	}
 	c.Unknown = len(seen)
 	return c, nil
-}
-
-type sqlText struct{ lock, update, ledger string }
-
-func queries(d Dialect, t Tables) sqlText {
-	p := func(n int) string {
-		if d == MySQL {
-			return "?"
-		}
-		return fmt.Sprintf("$%d", n)
-	}
-	return sqlText{
-		lock:   "SELECT balance FROM " + t.Accounts + " WHERE id = " + p(1) + " FOR UPDATE",
-		update: "UPDATE " + t.Accounts + " SET balance = balance + " + p(1) + " WHERE id = " + p(2),
-		ledger: "INSERT INTO " + t.Ledger + " (transfer_id, src, dst, amount) VALUES (" + p(1) + ", " + p(2) + ", " + p(3) + ", " + p(4) + ")",
-	}
 }

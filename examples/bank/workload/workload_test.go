@@ -9,17 +9,17 @@ import (
 func TestQueriesUseTheTables(t *testing.T) {
 	demo := Tables{Accounts: "retrysql_demo_accounts", Ledger: "retrysql_demo_ledger"}
 	for _, d := range []Dialect{Postgres, MySQL} {
-		q := queries(d, demo)
-		for _, s := range []string{q.lock, q.update} {
+		q := QueriesFor(d, demo)
+		for _, s := range []string{q.Lock, q.Update} {
 			if !strings.Contains(s, " retrysql_demo_accounts ") {
 				t.Errorf("%q does not use the demo's accounts", s)
 			}
 		}
-		if !strings.Contains(q.ledger, " retrysql_demo_ledger ") {
-			t.Errorf("%q does not use the demo's ledger", q.ledger)
+		if !strings.Contains(q.Ledger, " retrysql_demo_ledger ") {
+			t.Errorf("%q does not use the demo's ledger", q.Ledger)
 		}
-		if (d == MySQL) != strings.Contains(q.ledger, "?") {
-			t.Errorf("dialect %d: placeholders of %q", d, q.ledger)
+		if (d == MySQL) != strings.Contains(q.Ledger, "?") {
+			t.Errorf("dialect %d: placeholders of %q", d, q.Ledger)
 		}
 	}
 	if got := (Tables{}).Names(); got[0] != "bank_accounts" || got[1] != "bank_ledger" {
