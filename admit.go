@@ -12,9 +12,17 @@ import (
 type admitter struct {
 	ctl           *admission.Controller
 	escalateAfter int
+	hotOnly       bool  // the controller admits first attempts only when hot
+	gate          *gate // the handle's fleet gate, if the controller has a fleet
 	p             *policy
 	ticket        int64 // when the first attempt asked (UnixNano), 0 before
 	aborts        int   // contention errors so far
+
+	// The attempt under way.
+	permit admission.Permit
+	held   bool     // permit is held
+	keys   []uint64 // its first statement's keys (hotOnly), in keyBuf
+	keyBuf [maxKeys]uint64
 }
 
 // admitFor puts the RunInTx of t under ctl, unless ctx already holds a
@@ -24,25 +32,56 @@ func (t *txSite) admitFor(ctx context.Context, r *Retrier, db TxBeginner, ctl *a
 	if ctl == nil || ctx.Value(permitKey{ctl}) != nil {
 		return
 	}
-	t.adm = admitter{ctl: ctl, escalateAfter: ctl.EscalateAfter(), p: t.policy}
+	t.adm = admitter{ctl: ctl, escalateAfter: ctl.EscalateAfter(), hotOnly: ctl.AdmitsHotOnly(), p: t.policy}
+	if ctl.Fleet() != "" {
+		t.adm.gate = gateOf(db)
+	}
+	if t.adm.hotOnly || t.adm.gate != nil {
+		t.facts.hook = t
+	}
 	r.boundByPool(db, ctl)
 }
 
-// admit waits for the permit of the next attempt: exclusive once the
-// transaction has been aborted escalateAfter times.
-func (a *admitter) admit(ctx context.Context) (admission.Permit, error) {
-	p, err := a.ctl.Admit(ctx, a.ticket, a.escalateAfter >= 0 && a.aborts >= a.escalateAfter)
-	a.ticket = p.Ticket()
-	return p, err
+// start begins an attempt: it waits for the attempt's permit unless the
+// controller admits first attempts only when hot and the transaction has
+// not aborted yet (the first statement decides then), and makes the fleet
+// gate ready if the controller has turned it on.
+func (a *admitter) start(ctx context.Context) error {
+	a.held, a.keys = false, nil
+	if a.gate != nil && a.ctl.FleetOn() {
+		a.gate.prepare(ctx)
+	}
+	if a.hotOnly && a.aborts == 0 {
+		return nil
+	}
+	return a.hold(ctx)
 }
 
-// release ends an attempt that returned err.
-func (a *admitter) release(p admission.Permit, err error) {
+// hold waits for a permit for the attempt: exclusive once the transaction
+// has been aborted escalateAfter times.
+func (a *admitter) hold(ctx context.Context) error {
+	p, err := a.ctl.Admit(ctx, a.ticket, a.escalateAfter >= 0 && a.aborts >= a.escalateAfter)
+	if err != nil {
+		return err
+	}
+	a.ticket, a.permit, a.held = p.Ticket(), p, true
+	return nil
+}
+
+// end ends an attempt that returned err: it releases the permit, if held,
+// and counts the attempt's keys, if known.
+func (a *admitter) end(err error) {
 	aborted := err != nil && a.p.classify(err).Contention
 	if aborted {
 		a.aborts++
 	}
-	p.Release(aborted)
+	if a.keys != nil {
+		a.ctl.Observe(a.keys, aborted || a.held && a.permit.Waited())
+	}
+	if a.held {
+		a.permit.Release(aborted)
+		a.held = false
+	}
 }
 
 // mark returns ctx marked as holding a permit of the admitter's

@@ -377,7 +377,9 @@ func TestOneBudgetAndBreakerViewPerOperation(t *testing.T) {
 	for name, op := range ops {
 		t.Run(name, func(t *testing.T) {
 			b, cb := &countingBudget{}, &countingBreaker{}
-			opts := []retrysql.Option{retrysql.WithBudget(b), retrysql.WithBreaker(cb), retrysql.WithMaxAttempts(3)}
+			// Without admission, whose permits would pace the lock waits
+			// instead of the budget.
+			opts := []retrysql.Option{retrysql.WithBudget(b), retrysql.WithBreaker(cb), retrysql.WithMaxAttempts(3), retrysql.WithAdmission(nil)}
 			d := newFake(nil)
 			db := openFake(t, d, opts...)
 			if err := db.PingContext(t.Context()); err != nil { // the connect, apart

@@ -25,6 +25,9 @@ func (c *conn) execContext(ctx context.Context, query string, args []driver.Name
 		return c.legacyEx.Exec(query, vals)
 	}
 	if c.tx != nil {
+		if err := c.tx.beforeStatement(ctx, query, args); err != nil {
+			return nil, err
+		}
 		r, err := exec(ctx)
 		return r, c.tx.failed(err, query, false)
 	}
@@ -51,6 +54,9 @@ func (c *conn) queryContext(ctx context.Context, query string, args []driver.Nam
 		return c.legacyQ.Query(query, vals)
 	}
 	if c.tx != nil {
+		if err := c.tx.beforeStatement(ctx, query, args); err != nil {
+			return nil, err
+		}
 		rows, err := q(ctx)
 		return rows, c.tx.failed(err, query, false)
 	}
@@ -140,8 +146,9 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 		return nil, err
 	}
 	c.tx = &tx{inner: t, c: c, readOnly: opts.ReadOnly}
-	if o := opOf(ctx); o != nil {
+	if o := opOf(ctx); o != nil && o.tx != nil {
 		c.tx.facts = o.tx
+		o.tx.attach()
 	}
 	return c.tx, nil
 }
@@ -181,4 +188,27 @@ func legacyBegin(ctx context.Context, c driver.Conn, opts driver.TxOptions) (dri
 		return nil, ctx.Err()
 	}
 	return t, err
+}
+
+// execInner runs one of retrysql's own statements, without arguments, on
+// the driver's connection: no retry, nothing reported.
+func (c *conn) execInner(ctx context.Context, query string) error {
+	switch {
+	case c.execer != nil:
+		_, err := c.execer.ExecContext(ctx, query, nil)
+		return err
+	case c.legacyEx != nil:
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		_, err := c.legacyEx.Exec(query, nil)
+		return err
+	}
+	s, err := c.inner.Prepare(query)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	_, err = s.Exec(nil) //lint:ignore SA1019 the driver has nothing else
+	return err
 }

@@ -77,12 +77,38 @@ type txFacts struct {
 	ending   bool            // RunInTx is committing or rolling back
 	inCommit bool            // RunInTx has sent COMMIT
 	byFn     string          // "committed" or "rolled back": fn ended the transaction
+	// hook, set by RunInTx for admission at the first statement
+	// (admit_hot.go), runs before the first statement of each attempt's
+	// transaction on a retrysql connection; attached says the attempt's
+	// transaction is on one.
+	hook     firstStatementHook
+	attached bool
+}
+
+// firstStatementHook is RunInTx's, for admission at the first statement.
+type firstStatementHook interface {
+	firstStatement(ctx context.Context, query string, args []driver.NamedValue, gate func(context.Context, string) error) error
 }
 
 func (f *txFacts) reset() {
 	f.mu.Lock()
-	f.stmtErr, f.stmtRes, f.stale, f.ending, f.inCommit, f.byFn = nil, classify.Result{}, false, false, false, ""
+	f.stmtErr, f.stmtRes, f.stale, f.ending, f.inCommit, f.byFn, f.attached = nil, classify.Result{}, false, false, false, "", false
 	f.mu.Unlock()
+}
+
+// attach records that the attempt's transaction runs on a retrysql
+// connection.
+func (f *txFacts) attach() {
+	f.mu.Lock()
+	f.attached = true
+	f.mu.Unlock()
+}
+
+// isAttached reports whether attach was called since the last reset.
+func (f *txFacts) isAttached() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.attached
 }
 
 // statementFailed records a statement error of the transaction; stale says

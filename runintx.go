@@ -149,13 +149,12 @@ func admitted[T any](ctx context.Context, t *txSite, body func(context.Context) 
 	var zero T
 	t.op.startAttempt()
 	if t.adm.ctl != nil {
-		permit, aerr := t.adm.admit(ctx)
-		if aerr != nil {
+		if aerr := t.adm.start(ctx); aerr != nil {
 			return zero, aerr
 		}
 		// Released once the transaction has ended, with what the attempt's
 		// error says.
-		defer func() { t.adm.release(permit, err) }()
+		defer func() { t.adm.end(err) }()
 		ctx = t.adm.mark(ctx)
 	}
 	return body(ctx)
@@ -167,6 +166,16 @@ func txAttempt[T any](ctx context.Context, t *txSite, db TxBeginner, opts *sql.T
 	tx, err := db.BeginTx(ctx, opts)
 	if err != nil {
 		return zero, err
+	}
+	if t.adm.gate != nil && !t.facts.isAttached() {
+		// Not a retrysql connection: no first statement to wait at, and
+		// the gate is taken here.
+		if err := t.adm.takeGate(ctx, t.readOnly, func(ctx context.Context, q string) error {
+			_, err := tx.ExecContext(ctx, q)
+			return err
+		}); err != nil {
+			return zero, t.rollback(ctx, tx, err)
+		}
 	}
 	var proof commitProof
 	if t.check != nil {

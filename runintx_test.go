@@ -166,7 +166,8 @@ func TestRunInTxSwallowedAbortIsNotCommitted(t *testing.T) {
 
 func TestRunInTxDeadlineShorterThanBackoff(t *testing.T) {
 	d := newFake(failN("exec", "UPDATE credit", 100, serialization))
-	db := openFake(t, d, retrysql.WithStrategy(classify.TxAborted, strategy.Fixed{Interval: time.Second}))
+	// Without admission, which would replay at once, paced by its permits.
+	db := openFake(t, d, retrysql.WithStrategy(classify.TxAborted, strategy.Fixed{Interval: time.Second}), retrysql.WithAdmission(nil))
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	var runs atomic.Int32

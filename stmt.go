@@ -104,6 +104,9 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 		return s.inner.Exec(vals) //lint:ignore SA1019 the driver has nothing else
 	}
 	if t := s.c.tx; t != nil {
+		if err := t.beforeStatement(ctx, s.query, args); err != nil {
+			return nil, err
+		}
 		r, err := exec(ctx)
 		return r, t.failed(err, s.query, true)
 	}
@@ -132,6 +135,9 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	}
 	c := s.c
 	if t := c.tx; t != nil {
+		if err := t.beforeStatement(ctx, s.query, args); err != nil {
+			return nil, err
+		}
 		rows, err := query(ctx)
 		return rows, t.failed(err, s.query, true)
 	}

@@ -1,6 +1,7 @@
 package retrysql
 
 import (
+	"context"
 	"database/sql/driver"
 
 	"github.com/retrysql/retrysql/classify"
@@ -14,6 +15,28 @@ type tx struct {
 	c        *conn
 	facts    *txFacts // RunInTx's, or nil
 	readOnly bool     // begun READ ONLY
+	started  bool     // a statement has been sent
+}
+
+// beforeStatement runs RunInTx's hook before the transaction's first
+// statement (admission at the first statement, admit_hot.go), if it has
+// one.
+func (t *tx) beforeStatement(ctx context.Context, query string, args []driver.NamedValue) error {
+	if t.started {
+		return nil
+	}
+	t.started = true
+	if t.facts == nil || t.facts.hook == nil {
+		return nil
+	}
+	return t.facts.hook.firstStatement(ctx, query, args, t.gate)
+}
+
+// gate runs one of RunInTx's own statements (the fleet gate's) on the
+// transaction's connection.
+func (t *tx) gate(ctx context.Context, query string) error {
+	err := t.c.execInner(ctx, query)
+	return t.failed(err, "", false)
 }
 
 var _ driver.Tx = (*tx)(nil)

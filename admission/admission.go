@@ -82,6 +82,21 @@ type Settings struct {
 	// least one attempt.
 	MinWindow  int
 	WindowTime time.Duration
+	// AdmitHotOnly admits a transaction's first attempt only when it is hot
+	// (Controller.Hot): when its first statement names a key that recent
+	// attempts contended on. Other first attempts run at once, without a
+	// permit; a transaction that aborted waits for permits from then on.
+	// Transactions that do not contend then never wait behind those that
+	// do. RunInTx finds the keys on a retrysql handle; on another handle
+	// only transactions that aborted wait.
+	AdmitHotOnly bool
+	// Fleet, if set, names the processes that run the same transactions on
+	// the same database (the replicas of a service): when this process's
+	// limit is at its floor and attempts still abort more than TargetAbort,
+	// its permits take turns with theirs through a gate in the database
+	// (Permit.Gate; the package documentation of fleet.go says how). Empty:
+	// each process on its own.
+	Fleet string
 	// OnLimitChange, if set, is called when a window changes the number of
 	// permits. It runs under the controller's lock: it
 	// must be quick and must not call the controller.
@@ -116,6 +131,9 @@ type Snapshot struct {
 	Changes     uint64        // windows that changed the permits
 	QueueWait   time.Duration // total time spent waiting for permits
 	MaxWait     time.Duration // longest wait
+	Fleet       bool          // the fleet gate is on
+	FleetSlots  int           // its slots, while on
+	Gated       uint64        // permits granted with a gate slot
 }
 
 // withDefaults checks s and fills its zero fields with the defaults.

@@ -27,6 +27,10 @@ type Controller struct {
 	win       window
 	winStart  time.Time
 	snap      Snapshot
+	hot       hotKeys    // with AdmitHotOnly
+	fleet     fleetState // with a Fleet name
+	fleetBase int        // the first of the fleet's gate stripes
+	fleetSeq  uint64     // spreads permits over the gate's slots
 }
 
 // New returns a Controller, or an error if a setting is out of range.
@@ -49,6 +53,17 @@ func (c *Controller) setup(s Settings, now func() time.Time) {
 	c.s, c.now, c.maxLimit = s, now, float64(s.MaxLimit)
 	c.st = state{limit: min(max(float64(s.StartLimit), float64(s.MinLimit)), c.maxLimit), slowStart: true}
 	c.winStart = now()
+	c.fleetBase = int(fnv32(s.Fleet) % FleetStripes)
+}
+
+// fnv32 is the FNV-1a hash of s: the same in every process.
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
 }
 
 // ready gives a zero Controller the default settings, once.
@@ -95,7 +110,12 @@ type Permit struct {
 	exclusive bool
 	start     time.Time
 	ticket    int64
+	stripe    int  // the fleet gate's stripe + 1, or 0
+	waited    bool // the attempt waited behind others
 }
+
+// Waited reports whether the attempt waited for its permit behind others.
+func (p Permit) Waited() bool { return p.waited }
 
 // Ticket returns the ticket the permit was granted under: Admit's ticket,
 // or the time of the request if that was 0.
@@ -113,13 +133,13 @@ func (c *Controller) Admit(ctx context.Context, ticket int64, exclusive bool) (P
 	}
 	c.mu.Lock()
 	if len(c.queue) == 0 && c.canGrant(exclusive) {
-		c.grant(exclusive, 0)
+		stripe := c.grant(exclusive, 0)
 		c.mu.Unlock()
 		start := c.now()
 		if ticket == 0 {
 			ticket = start.UnixNano()
 		}
-		return Permit{c: c, exclusive: exclusive, start: start, ticket: ticket}, nil
+		return Permit{c: c, exclusive: exclusive, start: start, ticket: ticket, stripe: stripe}, nil
 	}
 	since := c.now()
 	if ticket == 0 {
@@ -136,7 +156,7 @@ func (c *Controller) Admit(ctx context.Context, ticket int64, exclusive bool) (P
 		if c.s.OnWait != nil {
 			c.s.OnWait(start.Sub(since), exclusive)
 		}
-		return Permit{c: c, exclusive: exclusive, start: start, ticket: ticket}, nil
+		return Permit{c: c, exclusive: exclusive, start: start, ticket: ticket, stripe: w.stripe, waited: true}, nil
 	case <-ctx.Done():
 		c.mu.Lock()
 		if w.granted {
@@ -193,9 +213,15 @@ func (c *Controller) canGrant(exclusive bool) bool {
 	return c.inflight < permits(c.st.limit)
 }
 
-// grant hands out a permit; the caller holds the lock.
-func (c *Controller) grant(exclusive bool, waited time.Duration) {
+// grant hands out a permit and returns its gate stripe + 1 (0: no gate);
+// the caller holds the lock.
+func (c *Controller) grant(exclusive bool, waited time.Duration) (stripe int) {
 	c.inflight++
+	if c.fleet.on {
+		c.fleetSeq++
+		stripe = 1 + (c.fleetBase+int(c.fleetSeq%uint64(max(1, permitsOf(c.fleet.slots)))))%FleetStripes
+		c.snap.Gated++
+	}
 	if exclusive {
 		c.exclusive = true
 		c.snap.Escalations++
@@ -204,6 +230,7 @@ func (c *Controller) grant(exclusive bool, waited time.Duration) {
 	c.snap.Admitted++
 	c.snap.QueueWait += waited
 	c.snap.MaxWait = max(c.snap.MaxWait, waited)
+	return stripe
 }
 
 // dispatch grants permits to the waiters at the head of the line while it
@@ -216,7 +243,7 @@ func (c *Controller) dispatch() {
 			return
 		}
 		heap.Pop(&c.queue)
-		c.grant(w.exclusive, c.now().Sub(w.since))
+		w.stripe = c.grant(w.exclusive, c.now().Sub(w.since))
 		w.granted = true
 		close(w.ready)
 	}
@@ -225,7 +252,17 @@ func (c *Controller) dispatch() {
 // closeWindow applies the update rule; the caller holds the lock.
 func (c *Controller) closeWindow(now time.Time) {
 	old := permits(c.st.limit)
+	floor := c.st.limit <= c.minLimit()
 	c.st = c.st.next(c.win, rule{target: c.s.TargetAbort, queue: c.s.QueueThreshold, lo: c.minLimit(), hi: c.maxLimit}, now)
+	if c.s.Fleet != "" && c.win.attempts > 0 {
+		c.fleet = c.fleet.next(c.win, c.st.f, c.s.TargetAbort, floor, now)
+		if c.fleet.on {
+			// One attempt at a time at the gate from each process: the
+			// gate's slots, not the processes' limits, set how many run,
+			// and each process gets its turn in the database's queue.
+			c.st.limit, c.st.slowStart = c.minLimit(), false
+		}
+	}
 	c.winStart = now
 	c.snap.Windows++
 	if n := permits(c.st.limit); n != old {
@@ -249,5 +286,68 @@ func (c *Controller) Snapshot() Snapshot {
 	s.F, s.Q = c.st.f, c.st.q
 	s.Inflight = c.inflight
 	s.Queued = len(c.queue)
+	s.Fleet, s.FleetSlots = c.fleet.on, permitsOf(c.fleet.slots)
 	return s
+}
+
+// Fleet returns the fleet's name (Settings.Fleet).
+func (c *Controller) Fleet() string { c.ready(); return c.s.Fleet }
+
+// AdmitsHotOnly reports whether the controller admits first attempts only
+// when they are hot (Settings.AdmitHotOnly).
+func (c *Controller) AdmitsHotOnly() bool { c.ready(); return c.s.AdmitHotOnly }
+
+// Hot reports whether a transaction whose first statement names keys is
+// hot: whether every one of them is a key that recent attempts contended on
+// (Observe). A caller with AdmitHotOnly admits a first attempt only if it
+// is. The keys are the caller's hashes, one per thing the statement names
+// (the statement with each of its arguments, say); they need not be the
+// same in other processes.
+func (c *Controller) Hot(keys []uint64) bool {
+	c.ready()
+	if len(keys) == 0 {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hot.hot(keys, c.now())
+}
+
+// Observe counts an attempt whose first statement named keys, admitted or
+// not, once it has ended: contended says the database aborted it for
+// contention or it waited for its permit behind others.
+func (c *Controller) Observe(keys []uint64, contended bool) {
+	c.ready()
+	if len(keys) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hot.observe(keys, contended, c.now())
+}
+
+// FleetOn reports whether the fleet gate is on: whether the permits
+// granted now ask their attempts to take a gate slot (Permit.Gate).
+func (c *Controller) FleetOn() bool {
+	c.ready()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fleet.on
+}
+
+// Gate returns the stripe of the fleet gate the permit's attempt must take
+// as its transaction's first statement, in [0, FleetStripes), and true; or
+// false when the gate is off. See Settings.Fleet.
+func (p Permit) Gate() (stripe int, ok bool) { return p.stripe - 1, p.stripe > 0 }
+
+// Gated tells the controller how long the attempt took to take its gate
+// slot (the round trip, and the wait behind other processes).
+func (p Permit) Gated(took time.Duration) {
+	if p.c == nil || p.stripe == 0 {
+		return
+	}
+	p.c.mu.Lock()
+	p.c.win.gate.gated++
+	p.c.win.gate.wait += took
+	p.c.mu.Unlock()
 }

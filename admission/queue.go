@@ -11,6 +11,7 @@ type waiter struct {
 	exclusive bool
 	ready     chan struct{}
 	granted   bool
+	stripe    int // the gate stripe granted + 1, or 0
 	since     time.Time
 	index     int
 }

@@ -21,6 +21,7 @@ type window struct {
 	attempts, aborts int
 	latency          time.Duration // total
 	saturated        bool          // every permit was in use, or work waited
+	gate             gateWindow
 }
 
 // slowStartAgain is how long without a decrease puts the controller back in

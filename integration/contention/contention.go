@@ -133,6 +133,37 @@ func MoreCells() []Cell {
 	return append(cells, c)
 }
 
+// FleetCells returns the cells of a fleet: 32 workers split over 2, 4 and
+// 8 client processes, on 4 and 16 hot rows, PostgreSQL SERIALIZABLE and
+// MariaDB deadlocks.
+func FleetCells() []Cell {
+	var cells []Cell
+	for _, a := range []int{4, 16} {
+		for _, n := range []int{2, 4, 8} {
+			cells = append(cells, Cell{
+				Name:    fmt.Sprintf("PG serializable, sorted, %d hot, 32 workers in %d processes", a, n),
+				Dialect: workload.Postgres, Order: workload.Sorted, Isolation: sql.LevelSerializable, Accounts: a, Workers: 32,
+				Settings: map[string]string{"enable_seqscan": "off"}, Processes: n,
+			}, Cell{
+				Name:    fmt.Sprintf("MariaDB repeatable read, random order, %d hot, 32 workers in %d processes", a, n),
+				Dialect: workload.MySQL, Order: workload.Random, Isolation: sql.LevelRepeatableRead, Accounts: a, Workers: 32, Processes: n,
+			})
+		}
+	}
+	return cells
+}
+
+// FleetStrategies are admission's variants for a fleet and for cold work
+// beside hot: first attempts admitted only when hot (AdmitHotOnly), the
+// fleet gate (Fleet), and both.
+func FleetStrategies() []Strategy {
+	return []Strategy{
+		Admission("admission, hot keys", admission.Settings{AdmitHotOnly: true}),
+		Admission("admission, fleet gate", admission.Settings{Fleet: "contention"}),
+		Admission("admission, hot keys + fleet gate", admission.Settings{AdmitHotOnly: true, Fleet: "contention"}),
+	}
+}
+
 // Strategy is one way of retrying a transfer.
 type Strategy struct {
 	Name string
@@ -172,9 +203,10 @@ func Admission(name string, s admission.Settings) Strategy {
 // given up.
 const MaxAttempts = 100
 
+// static is a strategy of delays alone: admission, on by default, is off.
 func static(name string, s strategy.Strategy) Strategy {
 	return Strategy{Name: name, Runner: func(Cell) workload.Runner {
-		return workload.RunInTx(retrysql.WithStrategy(classify.TxAborted, s), retrysql.WithMaxAttempts(MaxAttempts))
+		return workload.RunInTx(retrysql.WithStrategy(classify.TxAborted, s), retrysql.WithMaxAttempts(MaxAttempts), retrysql.WithAdmission(nil))
 	}}
 }
 
@@ -197,6 +229,7 @@ func Strategies() []Strategy {
 		static("decorrelated 2ms–200ms", strategy.Decorrelated{Initial: 2 * ms, Max: 200 * ms}),
 		static("full jitter 1ms–50ms", strategy.FullJitter{Initial: ms, Max: 50 * ms, Base: 2}),
 		static("decorrelated 1ms–50ms", strategy.Decorrelated{Initial: ms, Max: 50 * ms}),
+		{Name: "retrysql default, admission off", Runner: func(Cell) workload.Runner { return workload.RunInTx(retrysql.WithAdmission(nil)) }},
 		{Name: "retrysql default", Runner: func(Cell) workload.Runner { return workload.RunInTx() }},
 		Admission("retrysql admission", admission.Settings{}),
 		HotDomain(),
@@ -211,6 +244,9 @@ func CommitChecked() []Strategy {
 	adm.Runner = func(Cell) workload.Runner { return workload.RunInTx(check) }
 	return []Strategy{
 		{Name: "retrysql default, commit check", Runner: func(Cell) workload.Runner { return workload.RunInTx(check) }},
+		{Name: "retrysql default, admission off, commit check", Runner: func(Cell) workload.Runner {
+			return workload.RunInTx(check, retrysql.WithAdmission(nil))
+		}},
 		adm,
 	}
 }
@@ -249,6 +285,7 @@ type Sample struct {
 	PerSecond        float64
 	MeanLimit        float64 // admission's limit, sampled every 20ms (0 without admission)
 	Escalations      uint64
+	Gated            uint64 // permits granted with a fleet gate slot
 	P50, P99, Max    time.Duration
 	RunsPerCommit    float64
 	GivenUp          int
@@ -388,7 +425,7 @@ func runHere(ctx context.Context, db *sql.DB, c Cell, s Strategy, d time.Duratio
 	if err != nil {
 		return res, Sample{}, nil, err
 	}
-	return res, Sample{MeanLimit: limits.mean(), Escalations: limits.escalations()}, limits.samples(), nil
+	return res, Sample{MeanLimit: limits.mean(), Escalations: limits.escalations(), Gated: limits.gated()}, limits.samples(), nil
 }
 
 // sampler samples an admission controller's limit while a run goes on.
@@ -448,6 +485,13 @@ func meanLimit(trace []limitAt) float64 {
 		sum += l.Limit
 	}
 	return float64(sum) / float64(len(trace))
+}
+
+func (s *sampler) gated() uint64 {
+	if s.ctl == nil {
+		return 0
+	}
+	return s.ctl.Snapshot().Gated
 }
 
 func (s *sampler) escalations() uint64 {
@@ -525,9 +569,9 @@ func Run(ctx context.Context, dsns DSNs, cells []Cell, strategies []Strategy, d 
 					order = append(order, key)
 				}
 				r.Samples = append(r.Samples, smp)
-				fmt.Fprintf(log, "rep %d  %-60s %-34s %7.0f/s  p99 %-9v max %-9v given up %d  violations %d  L %.2f esc %d %s\n",
-					rep+1, c.Name, s.Name, smp.PerSecond, smp.P99.Round(time.Millisecond), smp.Max.Round(time.Millisecond),
-					smp.GivenUp, smp.Violations, smp.MeanLimit, smp.Escalations, smp.ViolationDetails)
+				fmt.Fprintf(log, "rep %d  %-60s %-34s %7.0f/s  p99 %-9v max %-9v runs/commit %.2f given up %d  violations %d  L %.2f esc %d gated %d jain %.3f cold %.0f/s p99 %v %s\n",
+					rep+1, c.Name, s.Name, smp.PerSecond, smp.P99.Round(time.Millisecond), smp.Max.Round(time.Millisecond), smp.RunsPerCommit,
+					smp.GivenUp, smp.Violations, smp.MeanLimit, smp.Escalations, smp.Gated, smp.Fairness, smp.ColdPerSecond, smp.ColdP99.Round(time.Millisecond), smp.ViolationDetails)
 			}
 		}
 	}

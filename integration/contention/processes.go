@@ -34,6 +34,7 @@ type childResult struct {
 	Result    workload.Result
 	MeanLimit float64
 	Esc       uint64
+	Gated     uint64
 }
 
 // runProcesses runs a cell's workers split between c.Processes client
@@ -95,7 +96,11 @@ func runProcesses(ctx context.Context, dsns DSNs, c Cell, s Strategy, d time.Dur
 		}
 		smp.MeanLimit += cr.MeanLimit / float64(n)
 		smp.Escalations += cr.Esc
+		smp.Gated += cr.Gated
 		shares = append(shares, r.PerSecond())
+		if os.Getenv("CONTENTION_DEBUG") != "" {
+			fmt.Fprintf(os.Stderr, "  process %d: %.0f/s runs %d committed %d gated %d L %.2f\n", i, r.PerSecond(), r.Runs, r.Committed, cr.Gated, cr.MeanLimit)
+		}
 	}
 	slices.Sort(merged.Latencies)
 	slices.Sort(merged.ColdLatencies)
@@ -125,7 +130,7 @@ func Child(ctx context.Context, spec string, strategies []Strategy, out io.Write
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(out).Encode(childResult{Result: res, MeanLimit: smp.MeanLimit, Esc: smp.Escalations})
+	return json.NewEncoder(out).Encode(childResult{Result: res, MeanLimit: smp.MeanLimit, Esc: smp.Escalations, Gated: smp.Gated})
 }
 
 // jain is Jain's fairness index of xs: (Σx)² / (n·Σx²), 1 when all are

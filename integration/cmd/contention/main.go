@@ -31,6 +31,7 @@ func main() {
 	reps := flag.Int("reps", 3, "repetitions of every cell and strategy")
 	only := flag.String("cells", "", "run only the cells whose name contains this text")
 	more := flag.Bool("more", false, "run the further cells (low contention, several processes, phases) instead of the main table's")
+	fleet := flag.Bool("fleet", false, "run the fleet's cells (2, 4, 8 client processes) instead of the main table's, and admission's fleet variants beside the strategies")
 	onlyS := flag.String("strategies", "", "run only the strategies whose name contains one of these comma-separated texts")
 	oracle := flag.String("fixed", "", "also run admission with these fixed limits, comma-separated (e.g. 1,2,4)")
 	checked := flag.Bool("commitcheck", false, "also run retrysql's default and admission with the commit check on")
@@ -46,6 +47,9 @@ func main() {
 	all := contention.Cells()
 	if *more {
 		all = contention.MoreCells()
+	}
+	if *fleet {
+		all = contention.FleetCells()
 	}
 	for _, c := range all {
 		if strings.Contains(c.Name, *only) {
@@ -67,6 +71,9 @@ func main() {
 			ls = append(ls, l)
 		}
 		candidates = append(candidates, contention.FixedLimits(ls...)...)
+	}
+	if *fleet || *more {
+		candidates = append(candidates, contention.FleetStrategies()...)
 	}
 	if *checked {
 		candidates = append(candidates, contention.CommitChecked()...)

@@ -1,0 +1,140 @@
+package admission
+
+import "time"
+
+// The fleet gate: admission across processes, through the database.
+//
+// One controller per process can lower its limit to one attempt, not
+// below: N processes on the same hot rows still run N at once, and abort
+// one another. When a controller with a Fleet name finds itself there (its
+// limit at the floor and still some aborts: fleetJoin of the attempts,
+// and two), it turns the gate on: its limit stays at the floor (one attempt
+// at a time from each process, so that each gets its turn), and every
+// attempt it admits also takes one of
+// the fleet's K gate slots inside the database, as the transaction's first
+// statement (PostgreSQL: LOCK TABLE on a table per slot; MySQL and MariaDB:
+// a row per slot, SELECT ... FOR UPDATE). Those locks end with the
+// transaction, or with the session if the process dies, so a crashed
+// process never wedges the others; the database queues the waiters in
+// order of arrival. K adapts as the limit does: the abort fraction cuts it
+// in proportion (DCTCP), calm windows add a slot after a hold that doubles
+// each time a probe is punished.
+//
+// The gate turns off again when it no longer helps: when K = 1 still sees
+// the abort fraction above the target for fleetStrikes windows in which
+// the gate made nobody wait (the contention comes from outside the fleet; it then stays off for a backoff
+// that doubles, from fleetBackoff to fleetMaxBackoff), or when the gate has
+// not made anyone wait for fleetCalm windows (the rows cooled down, or the
+// process is alone; it stays off for fleetBackoff then).
+
+const (
+	fleetStrikes    = 12
+	fleetCalm       = 8
+	fleetBackoff    = 5 * time.Second
+	fleetMaxBackoff = time.Minute
+	// FleetStripes is the number of gate slots a database holds; the
+	// slots of a fleet are taken from them, starting at its name's hash.
+	FleetStripes = 16
+)
+
+// fleetState is what the gate carries from window to window.
+type fleetState struct {
+	on       bool
+	slots    float64 // K: the gate's slots while on
+	strikes  int     // windows in a row with K = 1 and aborts above the target
+	calm     int     // windows in a row in which the gate made nobody wait
+	hold     int     // calm windows to wait before the next slot
+	holdNext int
+	probed   bool
+	offUntil time.Time     // not on again before
+	backoff  time.Duration // the next offUntil's distance
+	base     time.Duration // least mean time to take the gate: its round trip
+}
+
+// gateWindow is what one window measured of the gate.
+type gateWindow struct {
+	gated int           // attempts that took the gate
+	wait  time.Duration // their total time taking it
+}
+
+// fleetJoin is the abort fraction that turns the gate on at the floor (and
+// half the target above it): low, since a process left outside while
+// others take turns through the gate aborts theirs and takes more than its
+// share, yet sees few aborts itself.
+const fleetJoin = 0.05
+
+// next is the gate's rule after a window whose abort fraction was f (over
+// the target: over); floor says the window ran with the limit at its
+// least.
+func (s fleetState) next(w window, f, target float64, floor bool, now time.Time) fleetState {
+	over := f > target
+	if !s.on {
+		join := f >= fleetJoin
+		if !floor {
+			join = f > target/2
+		}
+		if join && w.aborts >= 2 && !now.Before(s.offUntil) {
+			s.on, s.slots, s.strikes, s.calm, s.hold, s.holdNext, s.probed = true, 1, 0, 0, 0, 1, false
+		}
+		return s
+	}
+	off := func(failed bool) fleetState {
+		s.on, s.slots = false, 0
+		if failed {
+			s.backoff = min(max(2*s.backoff, fleetBackoff), fleetMaxBackoff)
+			s.offUntil = now.Add(s.backoff)
+		} else {
+			s.backoff, s.offUntil = 0, now.Add(fleetBackoff)
+		}
+		return s
+	}
+	waited := false
+	if w.gate.gated > 0 {
+		mean := w.gate.wait / time.Duration(w.gate.gated)
+		if s.base == 0 || mean < s.base {
+			s.base = mean
+		}
+		// Waiting means more than twice the round trip, and more than a
+		// millisecond: the gate held someone back.
+		waited = mean > 2*s.base && mean > time.Millisecond
+	}
+	switch {
+	case over && permitsOf(s.slots) <= 1 && waited:
+		// Others take turns through the gate too: the aborts come from
+		// processes of the fleet not in yet, which join (fleetJoin).
+		s.strikes, s.calm = 0, 0
+	case over && permitsOf(s.slots) <= 1:
+		s.calm = 0
+		if s.strikes++; s.strikes >= fleetStrikes {
+			return off(true)
+		}
+	case over:
+		s.strikes, s.calm = 0, 0
+		if s.probed {
+			s.hold = max(1, s.holdNext)
+			s.holdNext = min(maxHold, 2*s.hold)
+		} else {
+			s.hold, s.holdNext = 0, 1
+		}
+		s.slots = max(1, s.slots*(1-f/2))
+		s.probed = false
+	case !waited && w.gate.gated > 0:
+		s.strikes = 0
+		if s.calm++; s.calm >= fleetCalm {
+			return off(false)
+		}
+	case waited:
+		s.strikes, s.calm = 0, 0
+		if s.hold > 0 {
+			s.hold--
+			s.probed = false
+			return s
+		}
+		s.slots = min(s.slots+max(0.25, s.slots/16), FleetStripes)
+		s.probed = true
+	}
+	return s
+}
+
+// permitsOf is the number of slots of a slot count K: K rounded.
+func permitsOf(k float64) int { return int(k + 0.5) }

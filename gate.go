@@ -1,0 +1,163 @@
+package retrysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/retrysql/retrysql/admission"
+)
+
+// The fleet gate (admission.Settings.Fleet) in the database. A permit with
+// a gate stripe makes its attempt's transaction take the stripe's lock as
+// its first statement, before fn's first statement is sent:
+//
+//   - PostgreSQL: LOCK TABLE retrysql_gate_NN IN EXCLUSIVE MODE. LOCK TABLE
+//     takes no snapshot, so a SERIALIZABLE or REPEATABLE READ transaction
+//     that waited at the gate still sees what the one before it committed
+//     (an advisory lock taken by a SELECT would fix the snapshot before the
+//     wait, and make the next UPDATE fail).
+//   - MySQL and MariaDB: SELECT ... FOR UPDATE of the stripe's row of
+//     retrysql_gate; a locking read opens no read view.
+//
+// Both locks end with the transaction, or with the session if the process
+// dies. The tables are made the first time a process turns the gate on
+// (CREATE TABLE IF NOT EXISTS), never before. A gate that fails for a
+// reason waiting cannot cure (a table dropped, a privilege missing) is not
+// used again by the handle, and the attempt is replayed: its own
+// statements were never sent.
+
+// dialect is a database's SQL, as far as RunInTx's own statements go.
+type dialect uint8
+
+const (
+	otherDialect dialect = iota
+	postgresDialect
+	mysqlDialect
+)
+
+// dialectOf returns db's dialect, and db as a *sql.DB (nil if it is not
+// one).
+func dialectOf(db TxBeginner) (dialect, *sql.DB) {
+	h, ok := db.(*sql.DB)
+	if !ok {
+		return otherDialect, nil
+	}
+	drv := h.Driver()
+	if w, ok := drv.(*wrapDriver); ok {
+		drv = w.inner
+	}
+	switch drv.(type) {
+	case *stdlib.Driver:
+		return postgresDialect, h
+	case *mysql.MySQLDriver:
+		return mysqlDialect, h
+	}
+	return otherDialect, h
+}
+
+// gateSQL are each dialect's statements taking a stripe's lock.
+var gateSQL = func() (s [3][admission.FleetStripes]string) {
+	for i := range admission.FleetStripes {
+		s[postgresDialect][i] = fmt.Sprintf("LOCK TABLE retrysql_gate_%02d IN EXCLUSIVE MODE", i)
+		s[mysqlDialect][i] = fmt.Sprintf("SELECT stripe FROM retrysql_gate WHERE stripe = %d FOR UPDATE", i)
+	}
+	return s
+}()
+
+// gate is the fleet gate of one *sql.DB.
+type gate struct {
+	d      dialect
+	db     *sql.DB
+	mu     sync.Mutex   // one preparation at a time
+	ready  atomic.Bool  // the tables are made
+	broken atomic.Bool  // failed for good: not used again
+	failed atomic.Int64 // when a preparation last failed (UnixNano)
+}
+
+// gates holds the gate of each *sql.DB whose RunInTx turned one on.
+var gates sync.Map // *sql.DB → *gate
+
+// gateOf returns db's gate, or nil when db is not a *sql.DB of a dialect
+// with one.
+func gateOf(db TxBeginner) *gate {
+	d, h := dialectOf(db)
+	if d == otherDialect {
+		return nil
+	}
+	if g, ok := gates.Load(h); ok {
+		return g.(*gate)
+	}
+	g, _ := gates.LoadOrStore(h, &gate{d: d, db: h})
+	return g.(*gate)
+}
+
+// prepare makes the gate's tables, once; a failure is tried again at most
+// once a minute, and meanwhile the gate is not taken.
+func (g *gate) prepare(ctx context.Context) {
+	if g.ready.Load() || g.broken.Load() {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ready.Load() || time.Now().UnixNano()-g.failed.Load() < int64(time.Minute) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := g.makeTables(ctx); err != nil {
+		g.failed.Store(time.Now().UnixNano())
+		return
+	}
+	g.ready.Store(true)
+}
+
+func (g *gate) makeTables(ctx context.Context) error {
+	if g.d == mysqlDialect {
+		if _, err := g.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS retrysql_gate (stripe INT PRIMARY KEY) ENGINE=InnoDB"); err != nil {
+			return err
+		}
+		rows := make([]string, admission.FleetStripes)
+		for i := range rows {
+			rows[i] = fmt.Sprintf("(%d)", i)
+		}
+		_, err := g.db.ExecContext(ctx, "INSERT IGNORE INTO retrysql_gate (stripe) VALUES "+strings.Join(rows, ","))
+		return err
+	}
+	for i := range admission.FleetStripes {
+		q := fmt.Sprintf("CREATE TABLE IF NOT EXISTS retrysql_gate_%02d (stripe int)", i)
+		if _, err := g.db.ExecContext(ctx, q); err != nil && !madeMeanwhile(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// madeMeanwhile reports whether a CREATE TABLE IF NOT EXISTS failed
+// because another session made the table at the same time (PostgreSQL
+// checks for it before, not under, the catalog's unique index).
+func madeMeanwhile(err error) bool {
+	var se interface{ SQLState() string }
+	if !errors.As(err, &se) {
+		return false
+	}
+	code := se.SQLState()
+	return code == "23505" || code == "42P07"
+}
+
+// take takes stripe's lock with exec, a statement on the transaction's
+// connection, and says how long it took to permit.
+func (g *gate) take(ctx context.Context, permit admission.Permit, stripe int, exec func(context.Context, string) error) error {
+	start := time.Now()
+	err := exec(ctx, gateSQL[g.d][stripe])
+	permit.Gated(time.Since(start))
+	return err
+}
