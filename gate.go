@@ -111,7 +111,7 @@ func (g *gate) prepare(ctx context.Context) {
 	if g.ready.Load() || time.Now().UnixNano()-g.failed.Load() < int64(time.Minute) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
 	if err := g.makeTables(ctx); err != nil {
 		g.failed.Store(time.Now().UnixNano())
@@ -124,6 +124,16 @@ func (g *gate) makeTables(ctx context.Context) error {
 	if g.d == mysqlDialect {
 		if _, err := g.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS retrysql_gate (stripe INT PRIMARY KEY) ENGINE=InnoDB"); err != nil {
 			return err
+		}
+		// A consistent read first: INSERT IGNORE of a row that exists would
+		// wait for its lock, which another process may be holding as its
+		// gate.
+		var n int
+		if err := g.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM retrysql_gate").Scan(&n); err != nil {
+			return err
+		}
+		if n >= admission.FleetStripes {
+			return nil
 		}
 		rows := make([]string, admission.FleetStripes)
 		for i := range rows {

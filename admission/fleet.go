@@ -17,8 +17,10 @@ import "time"
 // transaction, or with the session if the process dies, so a crashed
 // process never wedges the others; the database queues the waiters in
 // order of arrival. K adapts as the limit does: the abort fraction cuts it
-// in proportion (DCTCP), calm windows add a slot after a hold that doubles
-// each time a probe is punished.
+// in proportion (DCTCP); a window in which the gate made attempts wait
+// without aborts above the target adds a slot, after a hold that doubles
+// each time such a probe is punished (InnoDB's lock waits run best at two
+// or three at once, PostgreSQL's serialization failures at one).
 //
 // The gate turns off again when it no longer helps: when K = 1 still sees
 // the abort fraction above the target for fleetStrikes windows in which
@@ -130,7 +132,7 @@ func (s fleetState) next(w window, f, target float64, floor bool, now time.Time)
 			s.probed = false
 			return s
 		}
-		s.slots = min(s.slots+max(0.25, s.slots/16), FleetStripes)
+		s.slots = min(s.slots+1, FleetStripes)
 		s.probed = true
 	}
 	return s

@@ -14,10 +14,16 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(contention.ChildEnv); spec != "" {
 		// A client process of TestContentionHarness's multi-process cell:
 		// this test binary, started again.
-		if err := contention.Child(context.Background(), spec, contention.Strategies(), os.Stdout); err != nil {
+		strategies := append(contention.Strategies(), contention.FleetStrategies()...)
+		if err := contention.Child(context.Background(), spec, strategies, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+		os.Exit(0)
+	}
+	if spec := os.Getenv(gateHolderEnv); spec != "" {
+		// TestFleetGateDiesWithItsProcess's process holding the gate.
+		holdGate(spec)
 		os.Exit(0)
 	}
 	dbtest.Main(m)

@@ -158,9 +158,9 @@ func FleetCells() []Cell {
 // fleet gate (Fleet), and both.
 func FleetStrategies() []Strategy {
 	return []Strategy{
-		Admission("admission, hot keys", admission.Settings{AdmitHotOnly: true}),
-		Admission("admission, fleet gate", admission.Settings{Fleet: "contention"}),
-		Admission("admission, hot keys + fleet gate", admission.Settings{AdmitHotOnly: true, Fleet: "contention"}),
+		Admission("admission hot keys", admission.Settings{AdmitHotOnly: true}),
+		Admission("admission fleet gate", admission.Settings{Fleet: "contention"}),
+		Admission("admission hot keys + fleet gate", admission.Settings{AdmitHotOnly: true, Fleet: "contention"}),
 	}
 }
 

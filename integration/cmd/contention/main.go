@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -72,9 +73,7 @@ func main() {
 		}
 		candidates = append(candidates, contention.FixedLimits(ls...)...)
 	}
-	if *fleet || *more {
-		candidates = append(candidates, contention.FleetStrategies()...)
-	}
+	candidates = append(candidates, contention.FleetStrategies()...)
 	if *checked {
 		candidates = append(candidates, contention.CommitChecked()...)
 	}
@@ -112,6 +111,12 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if path := os.Getenv("CONTENTION_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
 	}
 	start := time.Now()
 	rows, err := contention.Run(ctx, dsns, cells, strategies, *d, *reps, os.Stderr)

@@ -1,0 +1,172 @@
+package admission
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// gateWin is a window of n attempts, a aborted, whose g gated attempts
+// took the gate in took each.
+func gateWin(n, a, g int, took time.Duration) window {
+	w := win(n, a, ms, true)
+	w.gate = gateWindow{gated: g, wait: time.Duration(g) * took}
+	return w
+}
+
+// TestFleetSteps walks the gate's rule one window at a time.
+func TestFleetSteps(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	const target = 0.3
+	type step struct {
+		name  string
+		w     window
+		floor bool
+		at    time.Duration
+		on    bool
+		slots int
+	}
+	steps := []step{
+		{name: "aborts above the target, limit above the floor, below half the target: stays off", w: gateWin(32, 4, 0, 0), on: false},
+		{name: "one abort at the floor: stays off", w: gateWin(32, 1, 0, 0), floor: true, on: false},
+		{name: "aborts at the floor: on, one slot", w: gateWin(32, 3, 0, 0), floor: true, on: true, slots: 1},
+		{name: "first gated window sets the round trip", w: gateWin(32, 0, 32, 200*time.Microsecond), on: true, slots: 1},
+		{name: "gate waited, no aborts: a slot more", w: gateWin(32, 0, 32, 5*ms), on: true, slots: 2},
+		{name: "the probe punished: cut by F/2 (1.5 rounds to 2)", w: gateWin(32, 16, 32, 5*ms), on: true, slots: 2},
+		{name: "waits after a punished probe: holds", w: gateWin(32, 0, 32, 5*ms), on: true, slots: 2},
+		{name: "aborts again: 1.125 rounds to 1", w: gateWin(32, 16, 32, 5*ms), on: true, slots: 1},
+		{name: "aborts at one slot while others wait at the gate: no strike", w: gateWin(32, 16, 32, 5*ms), on: true, slots: 1},
+	}
+	s := fleetState{}
+	for i, st := range steps {
+		s = s.next(st.w, float64(st.w.aborts)/float64(st.w.attempts), target, st.floor, t0.Add(time.Duration(i)*time.Second))
+		if s.on != st.on || st.on && permitsOf(s.slots) != st.slots {
+			t.Fatalf("step %d (%s): on %v slots %.2f, want %v %d", i, st.name, s.on, s.slots, st.on, st.slots)
+		}
+		if s.strikes != 0 {
+			t.Fatalf("step %d (%s): %d strikes", i, st.name, s.strikes)
+		}
+	}
+}
+
+// TestFleetOffWhenNotTheFleet: aborts at one slot while the gate makes
+// nobody wait come from outside the fleet: after fleetStrikes such
+// windows the gate turns off for fleetBackoff, then twice that.
+func TestFleetOffWhenNotTheFleet(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	s := fleetState{}
+	at := t0
+	join := func() {
+		t.Helper()
+		s = s.next(gateWin(32, 3, 0, 0), 3.0/32, 0.3, true, at)
+		if !s.on {
+			t.Fatalf("did not join at %v (off until %v)", at.Sub(t0), s.offUntil.Sub(t0))
+		}
+	}
+	join()
+	for i := range fleetStrikes {
+		if !s.on {
+			t.Fatalf("off after %d strikes", i)
+		}
+		s = s.next(gateWin(32, 16, 32, 200*time.Microsecond), 0.5, 0.3, true, at)
+	}
+	if s.on || s.offUntil != at.Add(fleetBackoff) {
+		t.Fatalf("on %v, off until %v, want off for %v", s.on, s.offUntil.Sub(at), fleetBackoff)
+	}
+	s = s.next(gateWin(32, 3, 0, 0), 3.0/32, 0.3, true, at.Add(fleetBackoff/2))
+	if s.on {
+		t.Fatal("joined during the backoff")
+	}
+	at = at.Add(fleetBackoff)
+	join()
+	for range fleetStrikes {
+		s = s.next(gateWin(32, 16, 32, 200*time.Microsecond), 0.5, 0.3, true, at)
+	}
+	if s.on || s.offUntil != at.Add(2*fleetBackoff) {
+		t.Fatalf("second time off until %v, want %v", s.offUntil.Sub(at), 2*fleetBackoff)
+	}
+}
+
+// TestFleetOffWhenCalm: a gate that makes nobody wait for fleetCalm
+// windows, without aborts, turns off (the rows cooled, or the process is
+// alone), and stays off for fleetBackoff.
+func TestFleetOffWhenCalm(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	s := fleetState{}.next(gateWin(32, 3, 0, 0), 3.0/32, 0.3, true, t0)
+	for i := range fleetCalm {
+		if !s.on {
+			t.Fatalf("off after %d calm windows", i)
+		}
+		s = s.next(gateWin(32, 0, 32, 200*time.Microsecond), 0, 0.3, true, t0)
+	}
+	if s.on || s.offUntil != t0.Add(fleetBackoff) {
+		t.Fatalf("on %v, off until %v", s.on, s.offUntil.Sub(t0))
+	}
+}
+
+// TestControllerFleet: with a Fleet name, a controller whose limit is at
+// its floor and whose attempts abort turns the gate on: its permits carry
+// stripes of the fleet's range, its limit stays at the floor, and Gated
+// counts them.
+func TestControllerFleet(t *testing.T) {
+	clk := newClock()
+	c := mustNew(t, Settings{StartLimit: 1, MinWindow: 4, Fleet: "orders"}, clk)
+	ctx := context.Background()
+	base := int(fnv32("orders") % FleetStripes)
+	for range 4 {
+		p, err := c.Admit(ctx, 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := p.Gate(); ok {
+			t.Fatal("a stripe before the gate is on")
+		}
+		clk.advance(ms)
+		p.Release(true)
+	}
+	if !c.FleetOn() {
+		t.Fatalf("gate off after a window of aborts at the floor: %+v", c.Snapshot())
+	}
+	for range 8 {
+		p, err := c.Admit(ctx, 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stripe, ok := p.Gate()
+		if !ok || stripe != (base+1)%FleetStripes && stripe != base {
+			t.Fatalf("stripe %d %v, want the fleet's first (%d)", stripe, ok, base)
+		}
+		p.Gated(5 * ms)
+		clk.advance(ms)
+		p.Release(false)
+	}
+	s := c.Snapshot()
+	if !s.Fleet || s.Gated != 8 || s.Permits != 1 {
+		t.Fatalf("snapshot %+v", s)
+	}
+	if (Permit{}).Waited() {
+		t.Fatal("the zero Permit waited")
+	}
+	(Permit{}).Gated(ms) // no controller: nothing
+}
+
+// TestControllerWithoutFleet: without a Fleet name the gate never turns
+// on, whatever the aborts.
+func TestControllerWithoutFleet(t *testing.T) {
+	clk := newClock()
+	c := mustNew(t, Settings{StartLimit: 1, MinWindow: 4}, clk)
+	for range 40 {
+		p, err := c.Admit(context.Background(), 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := p.Gate(); ok {
+			t.Fatal("a stripe without a fleet")
+		}
+		clk.advance(ms)
+		p.Release(true)
+	}
+	if c.FleetOn() || c.Fleet() != "" {
+		t.Fatal("gate on without a fleet")
+	}
+}

@@ -1,0 +1,109 @@
+package retrysql_test
+
+import (
+	"database/sql"
+	"sync/atomic"
+	"testing"
+
+	"github.com/retrysql/retrysql"
+	"github.com/retrysql/retrysql/admission"
+)
+
+// TestAdmitHotOnly: under a controller that admits first attempts only
+// when hot, a transaction's first attempt runs without a permit until the
+// rows its first statement picks have contended; a retry always waits for
+// one; and once they are hot, a first attempt waits for its permit at its
+// first statement.
+func TestAdmitHotOnly(t *testing.T) {
+	ctl, err := admission.New(admission.Settings{AdmitHotOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newFake(nil)
+	db := openFake(t, d, retrysql.WithAdmission(ctl))
+	run := func(fail bool) int32 {
+		t.Helper()
+		d.mu.Lock()
+		d.counts = map[string]int{}
+		d.mu.Unlock()
+		if fail {
+			d.script = failN("exec", "UPDATE credit", 1, serialization)
+		} else {
+			d.script = func(string, string, int) error { return nil }
+		}
+		var runs atomic.Int32
+		if err := retrysql.RunInTx(t.Context(), db, nil, transfer(&runs)); err != nil {
+			t.Fatal(err)
+		}
+		return runs.Load()
+	}
+	if runs := run(true); runs != 2 || ctl.Snapshot().Admitted != 1 {
+		t.Fatalf("%d runs, %d permits: want the retry alone admitted", runs, ctl.Snapshot().Admitted)
+	}
+	// One contended attempt is not enough to make the statement hot.
+	if runs := run(false); runs != 1 || ctl.Snapshot().Admitted != 1 {
+		t.Fatalf("%d runs, %d permits: a cold first attempt waited", runs, ctl.Snapshot().Admitted)
+	}
+	run(true) // the second contended attempt
+	before := ctl.Snapshot().Admitted
+	if runs := run(false); runs != 1 || ctl.Snapshot().Admitted != before+1 {
+		t.Fatalf("%d runs, %d permits (before %d): a hot first attempt ran without one", runs, ctl.Snapshot().Admitted, before)
+	}
+	if d.count("begin", "") != 1 {
+		t.Fatalf("%d BEGINs for one hot attempt", d.count("begin", ""))
+	}
+	if s := ctl.Snapshot(); s.Inflight != 0 {
+		t.Fatalf("permits left held: %+v", s)
+	}
+}
+
+// TestAdmitHotOnlyOtherHandle: on a handle that is not retrysql's there is
+// no first statement to wait at: first attempts run without a permit,
+// retries wait for one.
+func TestAdmitHotOnlyOtherHandle(t *testing.T) {
+	ctl, err := admission.New(admission.Settings{AdmitHotOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newFake(failN("exec", "UPDATE credit", 1, serialization))
+	db := sql.OpenDB(fakeConnector{d})
+	defer db.Close()
+	for range 3 {
+		d.mu.Lock()
+		d.counts = map[string]int{}
+		d.mu.Unlock()
+		var runs atomic.Int32
+		if err := retrysql.RunInTx(t.Context(), db, nil, transfer(&runs), retrysql.WithAdmission(ctl)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := ctl.Snapshot(); s.Admitted != 3 || s.Inflight != 0 {
+		t.Fatalf("%+v: want the three retries admitted", s)
+	}
+}
+
+// TestDefaultAdmission: every handle and Retrier has a controller of its
+// own with DefaultAdmission's settings; WithAdmission(nil) has none.
+func TestDefaultAdmission(t *testing.T) {
+	db := openFake(t, newFake(nil))
+	r, _ := retrysql.RetrierOf(db)
+	other := openFake(t, newFake(nil))
+	r2, _ := retrysql.RetrierOf(other)
+	ctl := r.Admission()
+	if ctl == nil || ctl == r2.Admission() || !ctl.AdmitsHotOnly() || ctl.Fleet() != retrysql.DefaultFleet {
+		t.Fatalf("default controller %p (other handle's %p)", ctl, r2.Admission())
+	}
+	if s := retrysql.DefaultAdmission(); !s.AdmitHotOnly || s.Fleet != retrysql.DefaultFleet {
+		t.Fatalf("DefaultAdmission() = %+v", s)
+	}
+	if _, err := admission.New(retrysql.DefaultAdmission()); err != nil {
+		t.Fatal(err)
+	}
+	off, err := retrysql.NewRetrier(retrysql.WithAdmission(nil))
+	if err != nil || off.Admission() != nil {
+		t.Fatalf("WithAdmission(nil): %v, %v", off.Admission(), err)
+	}
+	if retrysql.SharedRetrier().Admission() == nil {
+		t.Fatal("the shared Retrier has no controller")
+	}
+}
