@@ -103,10 +103,12 @@ func BenchmarkStatement(b *testing.B) {
 }
 
 // BenchmarkRunInTx runs a transaction of three statements through RunInTx
-// on the fake driver wrapped with retrysql, with admission control off and
-// on: with a driver that does no work, the difference is all that
-// admission adds to a transaction that meets no contention (one Admit, one
-// Release, a context value).
+// on the fake driver wrapped with retrysql, with admission control off, on
+// by default (first attempts admitted only when hot: the keys of the first
+// statement, a look at the hot keys, a count of them after) and on for
+// every attempt (one Admit, one Release, a context value): with a driver
+// that does no work, the differences are all that admission adds to a
+// transaction that meets no contention.
 func BenchmarkRunInTx(b *testing.B) {
 	ctl, err := admission.New(admission.Settings{})
 	if err != nil {
@@ -116,8 +118,9 @@ func BenchmarkRunInTx(b *testing.B) {
 		name string
 		opts []retrysql.Option
 	}{
-		{"admission=off", nil},
-		{"admission=on", []retrysql.Option{retrysql.WithAdmission(ctl)}},
+		{"admission=off", []retrysql.Option{retrysql.WithAdmission(nil)}},
+		{"admission=default", nil},
+		{"admission=all", []retrysql.Option{retrysql.WithAdmission(ctl)}},
 	} {
 		wrapped, err := retrysql.NewConnector(benchConnector{}, mode.opts...)
 		if err != nil {

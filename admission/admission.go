@@ -31,6 +31,23 @@
 // EscalateAfter times runs its next attempt alone: it waits for the
 // attempts under way to finish and holds the only permit.
 //
+// Two settings make a controller fit to be on by default (retrysql's
+// handles each have one, with retrysql.DefaultAdmission's settings):
+//
+//   - AdmitHotOnly: only what contends waits. A transaction's first
+//     attempt asks for a permit only if its first statement picks rows that
+//     recent attempts contended on (Hot, fed by Observe; hotkeys.go says
+//     how keys are scored); a transaction that aborted asks from then on.
+//     Cold transactions never queue behind hot ones.
+//   - Fleet: processes take turns through the database. Each process's
+//     limit cannot go below one attempt; when it is there and attempts
+//     still abort, the controller turns its fleet gate on, and its permits
+//     carry a stripe of a lock in the database (Permit.Gate) that the
+//     attempt takes as its transaction's first statement, so that the
+//     processes of a fleet run as many at once as the gate's adaptive
+//     slots allow (fleet.go). Those locks end with the transaction, or the
+//     session of a process that died.
+//
 // The defaults come from the contention benchmark of BENCHMARKS.md. With
 // nothing to contend for, F stays 0 and L climbs to its bound: admission
 // then costs a lock and two clock readings per attempt.
@@ -94,8 +111,9 @@ type Settings struct {
 	// the same database (the replicas of a service): when this process's
 	// limit is at its floor and attempts still abort more than TargetAbort,
 	// its permits take turns with theirs through a gate in the database
-	// (Permit.Gate; the package documentation of fleet.go says how). Empty:
-	// each process on its own.
+	// (Permit.Gate; the package documentation says how). Empty: each
+	// process on its own. Processes of different fleets on one database
+	// share a gate only if their names' stripes meet (FleetStripes).
 	Fleet string
 	// OnLimitChange, if set, is called when a window changes the number of
 	// permits. It runs under the controller's lock: it
@@ -134,6 +152,7 @@ type Snapshot struct {
 	Fleet       bool          // the fleet gate is on
 	FleetSlots  int           // its slots, while on
 	Gated       uint64        // permits granted with a gate slot
+	Cold        uint64        // first attempts found not hot (AdmitHotOnly): run without a permit
 }
 
 // withDefaults checks s and fills its zero fields with the defaults.

@@ -310,7 +310,11 @@ func (c *Controller) Hot(keys []uint64) bool {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.hot.hot(keys, c.now())
+	if c.hot.hot(keys, c.now()) {
+		return true
+	}
+	c.snap.Cold++
+	return false
 }
 
 // Observe counts an attempt whose first statement named keys, admitted or

@@ -96,9 +96,9 @@ func (s fleetState) next(w window, f, target float64, floor bool, now time.Time)
 		if s.base == 0 || mean < s.base {
 			s.base = mean
 		}
-		// Waiting means more than twice the round trip, and more than a
+		// Waiting means more than twice the round trip and a tenth of a
 		// millisecond: the gate held someone back.
-		waited = mean > 2*s.base && mean > time.Millisecond
+		waited = mean > 2*s.base+100*time.Microsecond
 	}
 	switch {
 	case over && permitsOf(s.slots) <= 1 && waited:

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/retrysql/retrysql"
-	"github.com/retrysql/retrysql/admission"
 	"github.com/retrysql/retrysql/integration/dbtest"
 )
 
@@ -181,12 +180,9 @@ func uncontendedTx(b *testing.B, dialect string) (drv, dsn string, setup func(*s
 // when on is true, closed when the benchmark ends.
 func openUncontended(b *testing.B, drv, dsn string, on bool) *sql.DB {
 	var opts []retrysql.Option
-	if on {
-		ctl, err := admission.New(admission.Settings{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		opts = append(opts, retrysql.WithAdmission(ctl))
+	if !on {
+		// Admission is on by default (retrysql.DefaultAdmission).
+		opts = append(opts, retrysql.WithAdmission(nil))
 	}
 	db, err := retrysql.Open(drv, dsn, opts...)
 	if err != nil {

@@ -286,6 +286,7 @@ type Sample struct {
 	MeanLimit        float64 // admission's limit, sampled every 20ms (0 without admission)
 	Escalations      uint64
 	Gated            uint64 // permits granted with a fleet gate slot
+	Cold             uint64 // first attempts found not hot, run without a permit
 	P50, P99, Max    time.Duration
 	RunsPerCommit    float64
 	GivenUp          int
@@ -425,7 +426,12 @@ func runHere(ctx context.Context, db *sql.DB, c Cell, s Strategy, d time.Duratio
 	if err != nil {
 		return res, Sample{}, nil, err
 	}
-	return res, Sample{MeanLimit: limits.mean(), Escalations: limits.escalations(), Gated: limits.gated()}, limits.samples(), nil
+	smp := Sample{MeanLimit: limits.mean(), Escalations: limits.escalations()}
+	if limits.ctl != nil {
+		s := limits.ctl.Snapshot()
+		smp.Gated, smp.Cold = s.Gated, s.Cold
+	}
+	return res, smp, limits.samples(), nil
 }
 
 // sampler samples an admission controller's limit while a run goes on.
@@ -485,13 +491,6 @@ func meanLimit(trace []limitAt) float64 {
 		sum += l.Limit
 	}
 	return float64(sum) / float64(len(trace))
-}
-
-func (s *sampler) gated() uint64 {
-	if s.ctl == nil {
-		return 0
-	}
-	return s.ctl.Snapshot().Gated
 }
 
 func (s *sampler) escalations() uint64 {
@@ -569,9 +568,9 @@ func Run(ctx context.Context, dsns DSNs, cells []Cell, strategies []Strategy, d 
 					order = append(order, key)
 				}
 				r.Samples = append(r.Samples, smp)
-				fmt.Fprintf(log, "rep %d  %-60s %-34s %7.0f/s  p99 %-9v max %-9v runs/commit %.2f given up %d  violations %d  L %.2f esc %d gated %d jain %.3f cold %.0f/s p99 %v %s\n",
+				fmt.Fprintf(log, "rep %d  %-60s %-34s %7.0f/s  p99 %-9v max %-9v runs/commit %.2f given up %d  violations %d  L %.2f esc %d gated %d cold %d jain %.3f cold %.0f/s p99 %v %s\n",
 					rep+1, c.Name, s.Name, smp.PerSecond, smp.P99.Round(time.Millisecond), smp.Max.Round(time.Millisecond), smp.RunsPerCommit,
-					smp.GivenUp, smp.Violations, smp.MeanLimit, smp.Escalations, smp.Gated, smp.Fairness, smp.ColdPerSecond, smp.ColdP99.Round(time.Millisecond), smp.ViolationDetails)
+					smp.GivenUp, smp.Violations, smp.MeanLimit, smp.Escalations, smp.Gated, smp.Cold, smp.Fairness, smp.ColdPerSecond, smp.ColdP99.Round(time.Millisecond), smp.ViolationDetails)
 			}
 		}
 	}

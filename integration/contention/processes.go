@@ -35,6 +35,7 @@ type childResult struct {
 	MeanLimit float64
 	Esc       uint64
 	Gated     uint64
+	Cold      uint64
 }
 
 // runProcesses runs a cell's workers split between c.Processes client
@@ -97,6 +98,7 @@ func runProcesses(ctx context.Context, dsns DSNs, c Cell, s Strategy, d time.Dur
 		smp.MeanLimit += cr.MeanLimit / float64(n)
 		smp.Escalations += cr.Esc
 		smp.Gated += cr.Gated
+		smp.Cold += cr.Cold
 		shares = append(shares, r.PerSecond())
 		if os.Getenv("CONTENTION_DEBUG") != "" {
 			fmt.Fprintf(os.Stderr, "  process %d: %.0f/s runs %d committed %d gated %d L %.2f\n", i, r.PerSecond(), r.Runs, r.Committed, cr.Gated, cr.MeanLimit)
@@ -130,7 +132,7 @@ func Child(ctx context.Context, spec string, strategies []Strategy, out io.Write
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(out).Encode(childResult{Result: res, MeanLimit: smp.MeanLimit, Esc: smp.Escalations, Gated: smp.Gated})
+	return json.NewEncoder(out).Encode(childResult{Result: res, MeanLimit: smp.MeanLimit, Esc: smp.Escalations, Gated: smp.Gated, Cold: smp.Cold})
 }
 
 // jain is Jain's fairness index of xs: (Σx)² / (n·Σx²), 1 when all are
