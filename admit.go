@@ -15,7 +15,8 @@ type admitter struct {
 	hotOnly       bool  // the controller admits first attempts only when hot
 	gate          *gate // the handle's fleet gate, if the controller has a fleet
 	p             *policy
-	ticket        int64 // when the first attempt asked (UnixNano), 0 before
+	site          uintptr // where the transaction comes from: fn's code
+	ticket        int64   // when the first attempt asked (UnixNano), 0 before
 	aborts        int   // contention errors so far
 
 	// The attempt under way.
@@ -28,11 +29,11 @@ type admitter struct {
 // admitFor puts the RunInTx of t under ctl, unless ctx already holds a
 // permit of ctl (a RunInTx inside another's fn would wait for itself), and
 // bounds ctl's limit by db's pool size.
-func (t *txSite) admitFor(ctx context.Context, r *Retrier, db TxBeginner, ctl *admission.Controller) {
+func (t *txSite) admitFor(ctx context.Context, r *Retrier, db TxBeginner, ctl *admission.Controller, site uintptr) {
 	if ctl == nil || ctx.Value(permitKey{ctl}) != nil {
 		return
 	}
-	t.adm = admitter{ctl: ctl, escalateAfter: ctl.EscalateAfter(), hotOnly: ctl.AdmitsHotOnly(), p: t.policy}
+	t.adm = admitter{ctl: ctl, escalateAfter: ctl.EscalateAfter(), hotOnly: ctl.AdmitsHotOnly(), p: t.policy, site: site}
 	if ctl.Fleet() != "" {
 		t.adm.gate = gateOf(db)
 	}
@@ -43,15 +44,16 @@ func (t *txSite) admitFor(ctx context.Context, r *Retrier, db TxBeginner, ctl *a
 }
 
 // start begins an attempt: it waits for the attempt's permit unless the
-// controller admits first attempts only when hot and the transaction has
-// not aborted yet (the first statement decides then), and makes the fleet
-// gate ready if the controller has turned it on.
+// controller admits first attempts only when hot, the transaction has not
+// aborted yet and its site is not likely hot (the first statement decides
+// then), and makes the fleet gate ready if the controller has turned it
+// on.
 func (a *admitter) start(ctx context.Context) error {
 	a.held, a.keys = false, nil
 	if a.gate != nil && a.ctl.FleetOn() {
 		a.gate.prepare(ctx)
 	}
-	if a.hotOnly && a.aborts == 0 {
+	if a.hotOnly && a.aborts == 0 && !a.ctl.LikelyHot(a.site) {
 		return nil
 	}
 	return a.hold(ctx)

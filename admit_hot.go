@@ -24,6 +24,11 @@ import (
 // transaction at its first statement, InnoDB its read view at the first
 // consistent read. The same place takes the fleet gate (gate.go).
 
+// ownStatement marks the context of a statement of retrysql's own that
+// comes first in a transaction (the commit check's proof): it takes the
+// fleet gate but says nothing of the transaction's rows.
+type ownStatement struct{}
+
 // maxKeys bounds the keys taken from a first statement.
 const maxKeys = 8
 
@@ -171,9 +176,13 @@ func mix(a, b uint64) uint64 {
 // transaction's connection.
 func (t *txSite) firstStatement(ctx context.Context, query string, args []driver.NamedValue, gate func(context.Context, string) error) error {
 	a := &t.adm
-	if a.hotOnly {
+	if a.hotOnly && ctx.Value(ownStatement{}) == nil {
 		a.keys = statementKeys(a.keyBuf[:0], query, args)
-		if !a.held && a.ctl.Hot(a.keys) {
+		site := a.site
+		if a.aborts > 0 {
+			site = 0 // the site's record is of first attempts
+		}
+		if hot := a.ctl.Hot(site, a.keys); hot && !a.held {
 			if err := a.hold(ctx); err != nil {
 				return err
 			}

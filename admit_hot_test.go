@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/retrysql/retrysql"
 	"github.com/retrysql/retrysql/admission"
@@ -15,12 +16,15 @@ import (
 // one; and once they are hot, a first attempt waits for its permit at its
 // first statement.
 func TestAdmitHotOnly(t *testing.T) {
-	ctl, err := admission.New(admission.Settings{AdmitHotOnly: true})
+	ctl, err := admission.New(admission.Settings{AdmitHotOnly: true, MaxLimit: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := newFake(nil)
 	db := openFake(t, d, retrysql.WithAdmission(ctl))
+	// One fn, one site (a closure inlined at two places would be two).
+	var runs atomic.Int32
+	fn := transfer(&runs)
 	run := func(fail bool) int32 {
 		t.Helper()
 		d.mu.Lock()
@@ -31,8 +35,8 @@ func TestAdmitHotOnly(t *testing.T) {
 		} else {
 			d.script = func(string, string, int) error { return nil }
 		}
-		var runs atomic.Int32
-		if err := retrysql.RunInTx(t.Context(), db, nil, transfer(&runs)); err != nil {
+		runs.Store(0)
+		if err := retrysql.RunInTx(t.Context(), db, nil, fn); err != nil {
 			t.Fatal(err)
 		}
 		return runs.Load()
@@ -51,6 +55,39 @@ func TestAdmitHotOnly(t *testing.T) {
 	}
 	if d.count("begin", "") != 1 {
 		t.Fatalf("%d BEGINs for one hot attempt", d.count("begin", ""))
+	}
+	if s := ctl.Snapshot(); s.Inflight != 0 {
+		t.Fatalf("permits left held: %+v", s)
+	}
+
+	// Its first attempts found hot, the site's next one waits for its
+	// permit before BEGIN, holding no connection: while the only permit
+	// is taken, fn has not run and no BEGIN was sent.
+	run(false)
+	run(false)
+	run(false)
+	held, err := ctl.Admit(t.Context(), 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.mu.Lock()
+	d.counts = map[string]int{}
+	d.mu.Unlock()
+	done := make(chan error)
+	runs.Store(0)
+	go func() { done <- retrysql.RunInTx(t.Context(), db, nil, fn) }()
+	for ctl.Snapshot().Queued == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if runs.Load() != 0 || d.count("begin", "") != 0 {
+		t.Fatalf("waiting: %d runs, %d BEGINs; want neither", runs.Load(), d.count("begin", ""))
+	}
+	held.Release(false)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if d.count("begin", "") != 1 || d.count("commit", "") != 1 || runs.Load() != 1 {
+		t.Fatalf("after the wait: %d runs, %s", runs.Load(), d)
 	}
 	if s := ctl.Snapshot(); s.Inflight != 0 {
 		t.Fatalf("permits left held: %+v", s)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 
 	"github.com/retrysql/retrysql/admission"
@@ -106,15 +107,29 @@ func RunInTx(ctx context.Context, db TxBeginner, opts *sql.TxOptions, fn func(ct
 	if fn == nil {
 		return errNilOp
 	}
-	_, err := RunInTxValue(ctx, db, opts, func(ctx context.Context, tx *sql.Tx) (struct{}, error) {
+	_, err := runInTx(ctx, db, opts, func(ctx context.Context, tx *sql.Tx) (struct{}, error) {
 		return struct{}{}, fn(ctx, tx)
-	}, options...)
+	}, siteOf(fn), options)
 	return err
 }
+
+// siteOf returns where a transaction comes from, for admission: the code
+// of its fn: one per function literal, or per place a function returning
+// closures was inlined.
+func siteOf(fn any) uintptr { return reflect.ValueOf(fn).Pointer() }
 
 // RunInTxValue is RunInTx for a transaction that computes a value: the
 // value returned by the fn of the attempt that committed.
 func RunInTxValue[T any](ctx context.Context, db TxBeginner, opts *sql.TxOptions, fn func(ctx context.Context, tx *sql.Tx) (T, error), options ...Option) (T, error) {
+	var site uintptr
+	if fn != nil {
+		site = siteOf(fn)
+	}
+	return runInTx(ctx, db, opts, fn, site, options)
+}
+
+// runInTx is RunInTxValue, with the site of fn (siteOf).
+func runInTx[T any](ctx context.Context, db TxBeginner, opts *sql.TxOptions, fn func(ctx context.Context, tx *sql.Tx) (T, error), site uintptr, options []Option) (T, error) {
 	var zero T
 	switch {
 	case ctx == nil:
@@ -131,7 +146,7 @@ func RunInTxValue[T any](ctx context.Context, db TxBeginner, opts *sql.TxOptions
 	}
 	t := &txSite{readOnly: opts != nil && opts.ReadOnly, r: r, policy: p}
 	t.op.Context, t.op.tx = ctx, &t.facts
-	t.admitFor(ctx, r, h, ctl)
+	t.admitFor(ctx, r, h, ctl, site)
 	if p.commitCheck && !t.readOnly {
 		if t.check, t.checkDB = checkFor(h); t.check == nil {
 			return zero, noCheck(h)
@@ -185,7 +200,11 @@ func txAttempt[T any](ctx context.Context, t *txSite, db TxBeginner, opts *sql.T
 	if t.check != nil {
 		// First, before fn takes any lock: the round trip does not make
 		// contended transactions hold their locks longer.
-		if proof, err = t.check.prove(ctx, tx); err != nil {
+		// The first statement, but not fn's: admission at the first
+		// statement takes the fleet gate before it (in PostgreSQL it
+		// takes the snapshot) but does not judge the transaction by it,
+		// and lets fn's first attempt run without a permit.
+		if proof, err = t.check.prove(context.WithValue(ctx, ownStatement{}, true), tx); err != nil {
 			return zero, t.rollback(ctx, tx, err)
 		}
 	}

@@ -129,7 +129,7 @@ func TransactValueOn[T any](ctx context.Context, c driver.Connector, readOnly bo
 		t.check, asker = &checker{commitCheck: pgCheck{}}, c
 	}
 	t.op.Context, t.op.tx = ctx, &t.facts
-	t.admitFor(ctx, r, nil, ctl)
+	t.admitFor(ctx, r, nil, ctl, siteOf(attempt))
 	return run(&t.op, r, p, t, func(ctx context.Context) (T, error) {
 		return admitted(ctx, t, func(ctx context.Context) (T, error) {
 			a := TxAttempt{t: t}

@@ -152,7 +152,7 @@ type Snapshot struct {
 	Fleet       bool          // the fleet gate is on
 	FleetSlots  int           // its slots, while on
 	Gated       uint64        // permits granted with a gate slot
-	Cold        uint64        // first attempts found not hot (AdmitHotOnly): run without a permit
+	Cold        uint64        // first attempts found not hot (Hot)
 }
 
 // withDefaults checks s and fills its zero fields with the defaults.

@@ -26,8 +26,9 @@ import "time"
 // the abort fraction above the target for fleetStrikes windows in which
 // the gate made nobody wait (the contention comes from outside the fleet; it then stays off for a backoff
 // that doubles, from fleetBackoff to fleetMaxBackoff), or when the gate has
-// not made anyone wait for fleetCalm windows (the rows cooled down, or the
-// process is alone; it stays off for fleetBackoff then).
+// not made anyone wait for fleetCalm windows (the rows cooled down: it
+// stays off for fleetBackoff; or, if it never made anyone wait, the process
+// is alone: it stays off for the doubling backoff).
 
 const (
 	fleetStrikes    = 12
@@ -48,6 +49,7 @@ type fleetState struct {
 	hold     int     // calm windows to wait before the next slot
 	holdNext int
 	probed   bool
+	waited   bool          // the gate made someone wait since it turned on
 	offUntil time.Time     // not on again before
 	backoff  time.Duration // the next offUntil's distance
 	base     time.Duration // least mean time to take the gate: its round trip
@@ -76,7 +78,7 @@ func (s fleetState) next(w window, f, target float64, floor bool, now time.Time)
 			join = f > target/2
 		}
 		if join && w.aborts >= 2 && !now.Before(s.offUntil) {
-			s.on, s.slots, s.strikes, s.calm, s.hold, s.holdNext, s.probed = true, 1, 0, 0, 0, 1, false
+			s.on, s.slots, s.strikes, s.calm, s.hold, s.holdNext, s.probed, s.waited = true, 1, 0, 0, 0, 1, false, false
 		}
 		return s
 	}
@@ -99,6 +101,7 @@ func (s fleetState) next(w window, f, target float64, floor bool, now time.Time)
 		// Waiting means more than twice the round trip and a tenth of a
 		// millisecond: the gate held someone back.
 		waited = mean > 2*s.base+100*time.Microsecond
+		s.waited = s.waited || waited
 	}
 	switch {
 	case over && permitsOf(s.slots) <= 1 && waited:
@@ -123,7 +126,9 @@ func (s fleetState) next(w window, f, target float64, floor bool, now time.Time)
 	case !waited && w.gate.gated > 0:
 		s.strikes = 0
 		if s.calm++; s.calm >= fleetCalm {
-			return off(false)
+			// A gate that never made anyone wait has no fleet behind it:
+			// the process is alone, and tries again later and later.
+			return off(!s.waited)
 		}
 	case waited:
 		s.strikes, s.calm = 0, 0

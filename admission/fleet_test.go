@@ -88,19 +88,34 @@ func TestFleetOffWhenNotTheFleet(t *testing.T) {
 }
 
 // TestFleetOffWhenCalm: a gate that makes nobody wait for fleetCalm
-// windows, without aborts, turns off (the rows cooled, or the process is
-// alone), and stays off for fleetBackoff.
+// windows, without aborts, turns off: for fleetBackoff when it had made
+// some wait before (the rows cooled), for the doubling backoff when it
+// never had (the process is alone).
 func TestFleetOffWhenCalm(t *testing.T) {
 	t0 := time.Unix(1_000_000, 0)
-	s := fleetState{}.next(gateWin(32, 3, 0, 0), 3.0/32, 0.3, true, t0)
-	for i := range fleetCalm {
-		if !s.on {
-			t.Fatalf("off after %d calm windows", i)
+	for _, fleet := range []bool{true, false} {
+		s := fleetState{backoff: fleetBackoff}.next(gateWin(32, 3, 0, 0), 3.0/32, 0.3, true, t0)
+		s = s.next(gateWin(32, 0, 32, 200*time.Microsecond), 0, 0.3, true, t0) // the round trip
+		if fleet {
+			s = s.next(gateWin(32, 0, 32, 5*ms), 0, 0.3, true, t0) // others held it
 		}
-		s = s.next(gateWin(32, 0, 32, 200*time.Microsecond), 0, 0.3, true, t0)
-	}
-	if s.on || s.offUntil != t0.Add(fleetBackoff) {
-		t.Fatalf("on %v, off until %v", s.on, s.offUntil.Sub(t0))
+		n := fleetCalm
+		if !fleet {
+			n-- // the round trip's window was calm too
+		}
+		for i := range n {
+			if !s.on {
+				t.Fatalf("fleet %v: off after %d calm windows", fleet, i)
+			}
+			s = s.next(gateWin(32, 0, 32, 200*time.Microsecond), 0, 0.3, true, t0)
+		}
+		want := fleetBackoff
+		if !fleet {
+			want = 2 * fleetBackoff
+		}
+		if s.on || s.offUntil != t0.Add(want) {
+			t.Fatalf("fleet %v: on %v, off for %v, want %v", fleet, s.on, s.offUntil.Sub(t0), want)
+		}
 	}
 }
 

@@ -21,6 +21,9 @@ import "time"
 // permit it did not need), never a hot one cold.
 
 const (
+	maxSites        = 1024
+	siteMinFirst    = 4
+	siteHotShare    = 0.5
 	hotSlots        = 4096
 	hotHalfLife     = time.Second
 	hotMinContended = 2
@@ -30,10 +33,24 @@ const (
 // keyScore is one slot's decayed counts.
 type keyScore struct{ attempts, contended float32 }
 
-// hotKeys scores keys; the controller's lock guards it.
+// Sites are where transactions come from (RunInTx's fn): a site most of
+// whose recent first attempts (at least siteMinFirst, decayed alike) were
+// hot is likely hot, and its next first attempt waits for its permit
+// before BEGIN, holding no connection: waiting at the first statement
+// holds one, and a hot row's transactions then run on as many
+// connections (server processes) in turn as there are waiters, which cost
+// a third of the goodput on hot PostgreSQL rows against the few
+// connections that permits taken before BEGIN keep busy.
+
+// siteScore is one site's decayed counts of first attempts, and of those
+// found hot.
+type siteScore struct{ first, hot float32 }
+
+// hotKeys scores keys and sites; the controller's lock guards it.
 type hotKeys struct {
 	slots   []keyScore // hotSlots, allocated at first use
-	decayed time.Time  // when the scores were last halved
+	sites   map[uintptr]*siteScore
+	decayed time.Time // when the scores were last halved
 }
 
 // decay halves the scores once per half-life gone since the last time.
@@ -49,12 +66,48 @@ func (h *hotKeys) decay(now time.Time) {
 	h.decayed = h.decayed.Add(time.Duration(n) * hotHalfLife)
 	if n > 20 {
 		clear(h.slots)
+		clear(h.sites)
 		return
 	}
 	f := float32(1) / float32(uint32(1)<<n)
 	for i := range h.slots {
 		h.slots[i].attempts *= f
 		h.slots[i].contended *= f
+	}
+	for k, s := range h.sites {
+		if s.first *= f; s.first < 0.1 {
+			delete(h.sites, k)
+		}
+		s.hot *= f
+	}
+}
+
+// likely reports whether site is likely hot.
+func (h *hotKeys) likely(site uintptr, now time.Time) bool {
+	h.decay(now)
+	s := h.sites[site]
+	return s != nil && s.first >= siteMinFirst && s.hot >= siteHotShare*s.first
+}
+
+// first counts a first attempt from site, hot or not.
+func (h *hotKeys) first(site uintptr, hot bool) {
+	if site == 0 {
+		return
+	}
+	s := h.sites[site]
+	if s == nil {
+		if len(h.sites) >= maxSites {
+			return
+		}
+		if h.sites == nil {
+			h.sites = make(map[uintptr]*siteScore)
+		}
+		s = &siteScore{}
+		h.sites[site] = s
+	}
+	s.first++
+	if hot {
+		s.hot++
 	}
 }
 
@@ -92,3 +145,4 @@ func (h *hotKeys) observe(keys []uint64, contended bool, now time.Time) {
 		}
 	}
 }
+
