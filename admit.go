@@ -17,7 +17,7 @@ type admitter struct {
 	p             *policy
 	site          uintptr // where the transaction comes from: fn's code
 	ticket        int64   // when the first attempt asked (UnixNano), 0 before
-	aborts        int   // contention errors so far
+	aborts        int     // contention errors so far
 
 	// The attempt under way.
 	permit admission.Permit

@@ -145,4 +145,3 @@ func (h *hotKeys) observe(keys []uint64, contended bool, now time.Time) {
 		}
 	}
 }
-
