@@ -16,11 +16,14 @@ import "time"
 // a row per slot, SELECT ... FOR UPDATE). Those locks end with the
 // transaction, or with the session if the process dies, so a crashed
 // process never wedges the others; the database queues the waiters in
-// order of arrival. K adapts as the limit does: the abort fraction cuts it
-// in proportion (DCTCP); a window in which the gate made attempts wait
-// without aborts above the target adds a slot, after a hold that doubles
-// each time such a probe is punished (InnoDB's lock waits run best at two
-// or three at once, PostgreSQL's serialization failures at one).
+// order of arrival. K adapts, slowly: the abort fraction cuts it in
+// proportion (DCTCP); after fleetFirstProbe windows in which the gate made
+// attempts wait without aborts above the target, a slot is added, and each
+// time such a probe is punished the wait for the next doubles, up to
+// fleetMaxHold windows. Each process probes on its own, and its probe
+// aborts the others' attempts too (its second slot runs beside their one):
+// probes must be rare. (InnoDB's lock waits run best at two or three at
+// once, PostgreSQL's serialization failures on 4 hot rows at one.)
 //
 // The gate turns off again when it no longer helps: when K = 1 still sees
 // the abort fraction above the target for fleetStrikes windows in which
@@ -31,6 +34,8 @@ import "time"
 // is alone: it stays off for the doubling backoff).
 
 const (
+	fleetFirstProbe = 40  // windows at one slot before the first probe for a second
+	fleetMaxHold    = 160 // the longest wait between probes
 	fleetStrikes    = 12
 	fleetCalm       = 8
 	fleetBackoff    = 5 * time.Second
@@ -78,7 +83,7 @@ func (s fleetState) next(w window, f, target float64, floor bool, now time.Time)
 			join = f > target/2
 		}
 		if join && w.aborts >= 2 && !now.Before(s.offUntil) {
-			s.on, s.slots, s.strikes, s.calm, s.hold, s.holdNext, s.probed, s.waited = true, 1, 0, 0, 0, 1, false, false
+			s.on, s.slots, s.strikes, s.calm, s.hold, s.holdNext, s.probed, s.waited = true, 1, 0, 0, fleetFirstProbe, 2*fleetFirstProbe, false, false
 		}
 		return s
 	}
@@ -116,10 +121,10 @@ func (s fleetState) next(w window, f, target float64, floor bool, now time.Time)
 	case over:
 		s.strikes, s.calm = 0, 0
 		if s.probed {
-			s.hold = max(1, s.holdNext)
-			s.holdNext = min(maxHold, 2*s.hold)
+			s.hold = s.holdNext
+			s.holdNext = min(fleetMaxHold, 2*s.holdNext)
 		} else {
-			s.hold, s.holdNext = 0, 1
+			s.hold = fleetFirstProbe
 		}
 		s.slots = max(1, s.slots*(1-f/2))
 		s.probed = false
@@ -138,7 +143,7 @@ func (s fleetState) next(w window, f, target float64, floor bool, now time.Time)
 			return s
 		}
 		s.slots = min(s.slots+1, FleetStripes)
-		s.probed = true
+		s.probed, s.hold = true, fleetFirstProbe
 	}
 	return s
 }

@@ -31,14 +31,13 @@ func TestFleetSteps(t *testing.T) {
 		{name: "one abort at the floor: stays off", w: gateWin(32, 1, 0, 0), floor: true, on: false},
 		{name: "aborts at the floor: on, one slot", w: gateWin(32, 3, 0, 0), floor: true, on: true, slots: 1},
 		{name: "first gated window sets the round trip", w: gateWin(32, 0, 32, 200*time.Microsecond), on: true, slots: 1},
-		{name: "gate waited, no aborts: a slot more", w: gateWin(32, 0, 32, 5*ms), on: true, slots: 2},
-		{name: "the probe punished: cut by F/2 (1.5 rounds to 2)", w: gateWin(32, 16, 32, 5*ms), on: true, slots: 2},
-		{name: "waits after a punished probe: holds", w: gateWin(32, 0, 32, 5*ms), on: true, slots: 2},
-		{name: "aborts again: 1.125 rounds to 1", w: gateWin(32, 16, 32, 5*ms), on: true, slots: 1},
+		{name: "gate waited, no aborts: holds before probing", w: gateWin(32, 0, 32, 5*ms), on: true, slots: 1},
 		{name: "aborts at one slot while others wait at the gate: no strike", w: gateWin(32, 16, 32, 5*ms), on: true, slots: 1},
 	}
 	s := fleetState{}
-	for i, st := range steps {
+	var i int
+	for _, st := range steps {
+		i++
 		s = s.next(st.w, float64(st.w.aborts)/float64(st.w.attempts), target, st.floor, t0.Add(time.Duration(i)*time.Second))
 		if s.on != st.on || st.on && permitsOf(s.slots) != st.slots {
 			t.Fatalf("step %d (%s): on %v slots %.2f, want %v %d", i, st.name, s.on, s.slots, st.on, st.slots)
@@ -46,6 +45,30 @@ func TestFleetSteps(t *testing.T) {
 		if s.strikes != 0 {
 			t.Fatalf("step %d (%s): %d strikes", i, st.name, s.strikes)
 		}
+	}
+	// The probe: after fleetFirstProbe windows of waits without aborts, a
+	// second slot; punished, back to one, and twice as long before the
+	// next.
+	wait := func(n int) {
+		for range n {
+			s = s.next(gateWin(32, 0, 32, 5*ms), 0, target, true, t0)
+		}
+	}
+	wait(s.hold)
+	if permitsOf(s.slots) != 1 {
+		t.Fatalf("probed early: %.2f slots", s.slots)
+	}
+	wait(1)
+	if permitsOf(s.slots) != 2 || !s.probed {
+		t.Fatalf("no probe after the hold: %.2f slots", s.slots)
+	}
+	s = s.next(gateWin(32, 24, 32, 5*ms), 0.75, target, true, t0)
+	if permitsOf(s.slots) != 1 || s.hold != 2*fleetFirstProbe {
+		t.Fatalf("after a punished probe: %.2f slots, hold %d", s.slots, s.hold)
+	}
+	wait(2*fleetFirstProbe + 1)
+	if permitsOf(s.slots) != 2 {
+		t.Fatalf("no second probe: %.2f slots", s.slots)
 	}
 }
 
