@@ -119,28 +119,18 @@ func TestAdmitHotOnlyOtherHandle(t *testing.T) {
 	}
 }
 
-// TestDefaultAdmission: every handle and Retrier has a controller of its
-// own with DefaultAdmission's settings; WithAdmission(nil) has none.
-func TestDefaultAdmission(t *testing.T) {
+// TestNoAdmissionByDefault: a handle has no admission controller unless
+// WithAdmission gives one (the contention benchmark's cells of cold work
+// beside hot did not meet the bar for turning it on by default; see
+// BENCHMARKS.md).
+func TestNoAdmissionByDefault(t *testing.T) {
 	db := openFake(t, newFake(nil))
 	r, _ := retrysql.RetrierOf(db)
-	other := openFake(t, newFake(nil))
-	r2, _ := retrysql.RetrierOf(other)
-	ctl := r.Admission()
-	if ctl == nil || ctl == r2.Admission() || !ctl.AdmitsHotOnly() || ctl.Fleet() != retrysql.DefaultFleet {
-		t.Fatalf("default controller %p (other handle's %p)", ctl, r2.Admission())
+	if r.Admission() != nil || retrysql.SharedRetrier().Admission() != nil {
+		t.Fatal("admission on by default")
 	}
-	if s := retrysql.DefaultAdmission(); !s.AdmitHotOnly || s.Fleet != retrysql.DefaultFleet {
-		t.Fatalf("DefaultAdmission() = %+v", s)
-	}
-	if _, err := admission.New(retrysql.DefaultAdmission()); err != nil {
-		t.Fatal(err)
-	}
-	off, err := retrysql.NewRetrier(retrysql.WithAdmission(nil))
-	if err != nil || off.Admission() != nil {
-		t.Fatalf("WithAdmission(nil): %v, %v", off.Admission(), err)
-	}
-	if retrysql.SharedRetrier().Admission() == nil {
-		t.Fatal("the shared Retrier has no controller")
+	r2, err := retrysql.NewRetrier()
+	if err != nil || r2.Admission() != nil {
+		t.Fatalf("NewRetrier: %v, %v", r2.Admission(), err)
 	}
 }

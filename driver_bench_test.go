@@ -104,13 +104,17 @@ func BenchmarkStatement(b *testing.B) {
 
 // BenchmarkRunInTx runs a transaction of three statements through RunInTx
 // on the fake driver wrapped with retrysql, with admission control off, on
-// by default (first attempts admitted only when hot: the keys of the first
-// statement, a look at the hot keys, a count of them after) and on for
-// every attempt (one Admit, one Release, a context value): with a driver
-// that does no work, the differences are all that admission adds to a
-// transaction that meets no contention.
+// for every attempt (one Admit, one Release, a context value), and on for
+// hot transactions only (the keys of the first statement, a look at the
+// hot keys and the site, a count of them after): with a driver that does
+// no work, the differences are all that admission adds to a transaction
+// that meets no contention.
 func BenchmarkRunInTx(b *testing.B) {
-	ctl, err := admission.New(admission.Settings{})
+	all, err := admission.New(admission.Settings{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hot, err := admission.New(admission.Settings{AdmitHotOnly: true, Fleet: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -118,9 +122,9 @@ func BenchmarkRunInTx(b *testing.B) {
 		name string
 		opts []retrysql.Option
 	}{
-		{"admission=off", []retrysql.Option{retrysql.WithAdmission(nil)}},
-		{"admission=default", nil},
-		{"admission=all", []retrysql.Option{retrysql.WithAdmission(ctl)}},
+		{"admission=off", nil},
+		{"admission=all", []retrysql.Option{retrysql.WithAdmission(all)}},
+		{"admission=hot", []retrysql.Option{retrysql.WithAdmission(hot)}},
 	} {
 		wrapped, err := retrysql.NewConnector(benchConnector{}, mode.opts...)
 		if err != nil {

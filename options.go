@@ -117,29 +117,7 @@ func newConfig(sc scope) config {
 	if err != nil {
 		panic(err)
 	}
-	return config{scope: sc, budget: b, breaker: br, admit: newDefaultAdmission()}
-}
-
-// DefaultFleet is the fleet name of the default admission controller:
-// processes whose handles keep it take turns through the same gate when
-// their hot rows make it needed (admission.Settings.Fleet).
-const DefaultFleet = "retrysql"
-
-// DefaultAdmission returns the settings of the admission controller that
-// each handle and Retrier has unless WithAdmission says otherwise: first
-// attempts admitted only when hot (what aborted, and transactions whose
-// first statement picks rows that recent ones contended on), and the
-// fleet gate named DefaultFleet.
-func DefaultAdmission() admission.Settings {
-	return admission.Settings{AdmitHotOnly: true, Fleet: DefaultFleet}
-}
-
-func newDefaultAdmission() *admission.Controller {
-	ctl, err := admission.New(DefaultAdmission())
-	if err != nil {
-		panic(err) // constant settings, checked by the tests
-	}
-	return ctl
+	return config{scope: sc, budget: b, breaker: br}
 }
 
 // build makes a Retrier of the configuration.

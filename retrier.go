@@ -76,8 +76,8 @@ func (r *Retrier) Stats() Stats {
 	return s
 }
 
-// Admission returns the admission controller of RunInTx: the default's
-// (DefaultAdmission), WithAdmission's, or nil with WithAdmission(nil).
+// Admission returns the admission controller of RunInTx (WithAdmission),
+// or nil.
 func (r *Retrier) Admission() *admission.Controller { return r.admit }
 
 // Idempotent returns a context that declares the work done with it

@@ -31,8 +31,7 @@
 // EscalateAfter times runs its next attempt alone: it waits for the
 // attempts under way to finish and holds the only permit.
 //
-// Two settings make a controller fit to be on by default (retrysql's
-// handles each have one, with retrysql.DefaultAdmission's settings):
+// Two settings fit a controller to a whole handle, and to a fleet:
 //
 //   - AdmitHotOnly: only what contends waits. A transaction's first
 //     attempt asks for a permit only if its first statement picks rows that

@@ -3,6 +3,7 @@ package admission_test
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/retrysql/retrysql/admission"
 )
@@ -33,4 +34,43 @@ func ExampleNew() {
 	// Output:
 	// 2 2
 	// 3 0
+}
+
+func ExampleController_Hot() {
+	// RunInTx does this at a transaction's first statement when the
+	// controller admits first attempts only when hot.
+	ctl, err := admission.New(admission.Settings{AdmitHotOnly: true})
+	if err != nil {
+		panic(err)
+	}
+	row := []uint64{42} // the caller's hash of a statement and its WHERE argument
+	fmt.Println(ctl.Hot(0, row))
+	ctl.Observe(row, true) // two attempts that named it were aborted
+	ctl.Observe(row, true)
+	fmt.Println(ctl.Hot(0, row))
+	// Output:
+	// false
+	// true
+}
+
+func ExamplePermit_Gate() {
+	// A controller of the fleet "orders" whose limit is at its floor and
+	// whose attempts keep aborting turns its gate on: each permit then
+	// names the gate stripe its transaction locks first (RunInTx does).
+	ctl, err := admission.New(admission.Settings{StartLimit: 1, MaxLimit: 1, MinWindow: 4, Fleet: "orders"})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	for range 4 {
+		p, _ := ctl.Admit(ctx, 0, false)
+		p.Release(true) // aborted
+	}
+	p, _ := ctl.Admit(ctx, 0, false)
+	stripe, ok := p.Gate()
+	fmt.Println(ctl.FleetOn(), ok, stripe >= 0 && stripe < admission.FleetStripes)
+	p.Gated(200 * time.Microsecond) // how long taking the stripe's lock took
+	p.Release(false)
+	// Output:
+	// true true true
 }

@@ -7,31 +7,33 @@ import "time"
 // One controller per process can lower its limit to one attempt, not
 // below: N processes on the same hot rows still run N at once, and abort
 // one another. When a controller with a Fleet name finds itself there (its
-// limit at the floor and still some aborts: fleetJoin of the attempts,
-// and two), it turns the gate on: its limit stays at the floor (one attempt
-// at a time from each process, so that each gets its turn), and every
-// attempt it admits also takes one of
-// the fleet's K gate slots inside the database, as the transaction's first
-// statement (PostgreSQL: LOCK TABLE on a table per slot; MySQL and MariaDB:
-// a row per slot, SELECT ... FOR UPDATE). Those locks end with the
-// transaction, or with the session if the process dies, so a crashed
-// process never wedges the others; the database queues the waiters in
-// order of arrival. K adapts, slowly: the abort fraction cuts it in
-// proportion (DCTCP); after fleetFirstProbe windows in which the gate made
-// attempts wait without aborts above the target, a slot is added, and each
-// time such a probe is punished the wait for the next doubles, up to
-// fleetMaxHold windows. Each process probes on its own, and its probe
-// aborts the others' attempts too (its second slot runs beside their one):
-// probes must be rare. (InnoDB's lock waits run best at two or three at
-// once, PostgreSQL's serialization failures on 4 hot rows at one.)
+// limit at the floor and still some aborts: fleetJoin of the attempts, and
+// two), it turns the gate on. Its limit then stays at the floor (one
+// attempt at a time from each process, so that each gets its turn), and
+// every attempt it admits also takes one of the fleet's K gate slots
+// inside the database, as the transaction's first statement (PostgreSQL:
+// LOCK TABLE on a table per slot; MySQL and MariaDB: a row per slot,
+// SELECT ... FOR UPDATE). Those locks end with the transaction, or with
+// the session if the process dies, so a crashed process never wedges the
+// others; the database queues the waiters in order of arrival.
+//
+// K adapts, slowly: the abort fraction cuts it in proportion (DCTCP);
+// after fleetFirstProbe windows in which the gate made attempts wait
+// without aborts above the target, a slot is added, and each time such a
+// probe is punished the wait for the next doubles, up to fleetMaxHold
+// windows. Each process probes on its own, and its probe aborts the
+// others' attempts too (its second slot runs beside their one): probes
+// must be rare. (InnoDB's lock waits run best at two or three at once,
+// PostgreSQL's serialization failures on 4 hot rows at one.)
 //
 // The gate turns off again when it no longer helps: when K = 1 still sees
 // the abort fraction above the target for fleetStrikes windows in which
-// the gate made nobody wait (the contention comes from outside the fleet; it then stays off for a backoff
-// that doubles, from fleetBackoff to fleetMaxBackoff), or when the gate has
-// not made anyone wait for fleetCalm windows (the rows cooled down: it
-// stays off for fleetBackoff; or, if it never made anyone wait, the process
-// is alone: it stays off for the doubling backoff).
+// the gate made nobody wait (the contention comes from outside the fleet;
+// it then stays off for a backoff that doubles, from fleetBackoff to
+// fleetMaxBackoff), or when the gate has not made anyone wait for
+// fleetCalm windows (the rows cooled down: it stays off for fleetBackoff;
+// or, if it never made anyone wait, the process is alone: it stays off for
+// the doubling backoff).
 
 const (
 	fleetFirstProbe = 40  // windows at one slot before the first probe for a second

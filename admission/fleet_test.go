@@ -22,7 +22,6 @@ func TestFleetSteps(t *testing.T) {
 		name  string
 		w     window
 		floor bool
-		at    time.Duration
 		on    bool
 		slots int
 	}

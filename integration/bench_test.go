@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/retrysql/retrysql"
+	"github.com/retrysql/retrysql/admission"
 	"github.com/retrysql/retrysql/integration/dbtest"
 )
 
@@ -180,9 +181,14 @@ func uncontendedTx(b *testing.B, dialect string) (drv, dsn string, setup func(*s
 // when on is true, closed when the benchmark ends.
 func openUncontended(b *testing.B, drv, dsn string, on bool) *sql.DB {
 	var opts []retrysql.Option
-	if !on {
-		// Admission is on by default (retrysql.DefaultAdmission).
-		opts = append(opts, retrysql.WithAdmission(nil))
+	if on {
+		// Admission as a service would turn it on for a handle: first
+		// attempts only when hot, the fleet gate.
+		ctl, err := admission.New(admission.Settings{AdmitHotOnly: true, Fleet: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		opts = append(opts, retrysql.WithAdmission(ctl))
 	}
 	db, err := retrysql.Open(drv, dsn, opts...)
 	if err != nil {

@@ -22,20 +22,20 @@ import (
 )
 
 // TestFleetGate runs four client processes (this test binary started
-// again) on four hot rows with retrysql's defaults, on PostgreSQL and
-// MariaDB: their controllers, each at its floor with attempts still
-// aborting, turn the fleet gate on and take turns through it; nothing is
-// lost, applied twice or given up.
+// again) on four hot rows with admission for hot transactions and the
+// fleet gate, on PostgreSQL and MariaDB: their controllers, each at its
+// floor with attempts still aborting, turn the fleet gate on and take
+// turns through it; nothing is lost, applied twice or given up.
 func TestFleetGate(t *testing.T) {
 	dsns := contention.DSNs{Postgres: dbtest.PostgresDSN(t), MySQL: dbtest.MySQLDSN(t)}
 	var def contention.Strategy
-	for _, s := range contention.Strategies() {
-		if s.Name == "retrysql default" {
+	for _, s := range contention.FleetStrategies() {
+		if s.Name == "admission hot keys + fleet gate" {
 			def = s
 		}
 	}
 	if def.Runner == nil {
-		t.Fatal("the default strategy was renamed")
+		t.Fatal("the strategy was renamed")
 	}
 	pg := contention.Cell{Name: "PG fleet", Dialect: workload.Postgres, Order: workload.Sorted, Isolation: sql.LevelSerializable,
 		Accounts: 4, Workers: 12, Processes: 4, Settings: map[string]string{"enable_seqscan": "off"}}
@@ -108,8 +108,8 @@ func holdGate(spec string) {
 	fail(fmt.Errorf("still alive after a minute: %v", err))
 }
 
-// gateFleet returns a fleet name whose gate stripe is neither the
-// default's nor the contention harness's, so that no other test shares it.
+// gateFleet returns a fleet name whose gate stripe is not the contention
+// harness's, so that no other test shares it.
 func gateFleet(t *testing.T) string {
 	stripe := func(s string) uint32 {
 		h := fnv.New32a()
@@ -118,7 +118,7 @@ func gateFleet(t *testing.T) string {
 	}
 	for i := range 100 {
 		name := fmt.Sprintf("gate-test-%d", i)
-		if s := stripe(name); s != stripe(retrysql.DefaultFleet) && s != stripe("contention") {
+		if s := stripe(name); s != stripe("contention") {
 			return name
 		}
 	}

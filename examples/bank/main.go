@@ -4,8 +4,7 @@
 // orders, so contention makes deadlocks). It runs the same workload three
 // times, side by side: through the plain driver, as an application without
 // retrysql would (every such failure is an error it must handle), through
-// retrysql.RunInTx with admission control off (backoff alone), and with
-// retrysql's defaults (admission control on). It shows
+// retrysql.RunInTx with its defaults, and with admission control. It shows
 // each as it runs, then one table, and checks after each that no transfer
 // was lost or applied twice.
 //
@@ -67,13 +66,13 @@ type mode struct {
 	key, title string
 	about      string // what it is, one line
 	retrysql   bool   // through a retrysql handle
-	noAdmit    bool   // admission control off (WithAdmission(nil))
+	admission  bool
 }
 
 var modes = []mode{
 	{key: "plain", title: "plain driver", about: "each transfer runs once; every deadlock or serialization failure is an error the application sees"},
-	{key: "backoff", title: "retrysql, admission off", retrysql: true, noAdmit: true, about: "RunInTx with WithAdmission(nil): a transfer the server aborted runs again, after a backoff of 2–200ms"},
-	{key: "retrysql", title: "retrysql defaults", retrysql: true, about: "retrysql.RunInTx as it comes: transfers on rows that contend take turns under an adaptive limit, oldest first"},
+	{key: "retrysql", title: "retrysql defaults", retrysql: true, about: "retrysql.RunInTx: a transfer the server aborted runs again, after a backoff of 2–200ms"},
+	{key: "admission", title: "retrysql + admission", retrysql: true, admission: true, about: "RunInTx with WithAdmission: an adaptive limit on the transfers running at once, oldest first"},
 }
 
 // outcome is what one mode did.
@@ -101,15 +100,15 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	accounts := fs.Int("accounts", 8, "number of accounts; fewer means more contention")
 	workers := fs.Int("workers", 16, "goroutines making transfers")
 	duration := fs.Duration("duration", 5*time.Second, "how long each mode makes transfers")
-	modeList := fs.String("modes", "plain,backoff,retrysql", "the modes to run, in order, comma-separated: plain (the driver alone), backoff (retrysql with admission control off), retrysql (its defaults, admission control on)")
+	modeList := fs.String("modes", "plain,retrysql,admission", "the modes to run, in order, comma-separated: plain (the driver alone), retrysql (its defaults), admission (with admission control)")
 	chartPath := fs.String("chart", "", "write a chart of each mode's latencies and committed/s to this file (.svg or .png)")
 	prefix := fs.String("prefix", defaultPrefix, "prefix of the demo's two tables, <prefix>accounts and <prefix>ledger")
 	drop := fs.Bool("drop", false, "drop the demo's tables (only if it created them) and exit")
 	fs.Usage = func() {
 		fmt.Fprint(out, `Usage: go run ./examples/bank [flags]
 
-Runs the same bank transfers through the plain driver, through retrysql with
-admission control off and with its defaults, one after the other, and prints one
+Runs the same bank transfers through the plain driver, through retrysql's
+defaults and with admission control, one after the other, and prints one
 table comparing them. It works only in tables of its own (-prefix), which it
 creates and marks; it refuses to touch tables of those names it did not make.
 
@@ -249,7 +248,7 @@ func parseModes(s string) ([]mode, error) {
 		k = strings.TrimSpace(k)
 		i := slices.IndexFunc(modes, func(m mode) bool { return m.key == k })
 		if i < 0 {
-			return nil, fmt.Errorf("-modes: no mode %q; the modes are plain, backoff and retrysql", k)
+			return nil, fmt.Errorf("-modes: no mode %q; the modes are plain, retrysql and admission", k)
 		}
 		if slices.ContainsFunc(chosen, func(m mode) bool { return m.key == k }) {
 			return nil, fmt.Errorf("-modes: %q given twice", k)
@@ -283,8 +282,12 @@ func runMode(ctx context.Context, out io.Writer, t target, m mode, cfg workload.
 		err error
 	)
 	switch {
-	case m.noAdmit:
-		db, err = retrysql.Open(t.Driver, t.DSN, retrysql.WithAdmission(nil))
+	case m.admission:
+		ctl, aerr := admission.New(admission.Settings{})
+		if aerr != nil {
+			return o, aerr
+		}
+		db, err = retrysql.Open(t.Driver, t.DSN, retrysql.WithAdmission(ctl))
 	case m.retrysql:
 		db, err = retrysql.Open(t.Driver, t.DSN)
 	default:
@@ -519,9 +522,9 @@ func conclude(out io.Writer, outs []outcome, workers, accounts int) {
 		switch outs[i].mode.key {
 		case "plain":
 			plain = &outs[i]
-		case "backoff":
-			def = &outs[i]
 		case "retrysql":
+			def = &outs[i]
+		case "admission":
 			adm = &outs[i]
 		}
 	}
@@ -536,12 +539,12 @@ func conclude(out io.Writer, outs []outcome, workers, accounts int) {
 		lines = append(lines, l)
 	}
 	if def != nil && def.res.Committed > 0 {
-		lines = append(lines, fmt.Sprintf("With admission off the slowest transfers (p99 %s, max %s) are those aborted again and again: with %d workers on %d accounts, %s of %s transfers ran more than once, the unluckiest %d times, each time after a backoff of 2–200ms.",
+		lines = append(lines, fmt.Sprintf("Under retrysql's defaults the slowest transfers (p99 %s, max %s) are those aborted again and again: with %d workers on %d accounts, %s of %s transfers ran more than once, the unluckiest %d times, each time after a backoff of 2–200ms.",
 			chart.Short(def.res.Percentile(99)), chart.Short(def.res.Percentile(100)), workers, accounts, count(def.retried), count(int64(def.res.Committed)), def.maxRuns))
 	}
 	if adm != nil && adm.stats.Admission != nil && adm.res.Committed > 0 {
 		a := adm.stats.Admission
-		l := fmt.Sprintf("retrysql's defaults found the rows hot and let %.1f transfers run at once on average (the limit adapts, up to %d), the others waiting, oldest first", adm.meanLimit, a.MaxLimit)
+		l := fmt.Sprintf("Admission let %.1f transfers run at once on average (its limit adapts, up to %d) and the others wait, oldest first", adm.meanLimit, a.MaxLimit)
 		if def != nil && def.res.Committed > 0 {
 			l += fmt.Sprintf(": p50 %s → %s, p99 %s → %s, max %s → %s, runs per commit %.2f → %.2f, committed/s %s → %s.",
 				chart.Short(def.res.Percentile(50)), chart.Short(adm.res.Percentile(50)),

@@ -218,10 +218,8 @@ retrysql uses its defaults by the class of the error, without options (WithStrat
   transient   lock timeouts, too many connections: up to %d attempts
   conn-lost   a lost connection, retried only if the request never reached the server or the
               work is idempotent, up to %d attempts; connecting waits the same
-Under admission control, on by default in RunInTx, contention errors (deadlocks, serialization
-failures, lock timeouts) are retried without a delay: the permits pace them, and a transaction
-that aborted waits for its turn. The delays above are theirs with WithAdmission(nil), and the
-other classes' always.
+Under admission control (WithAdmission), contention errors are retried without a delay: the
+permits pace them.
 `, retrysql.DefaultTxAbortedAttempts, retrysql.DefaultMaxAttempts, retrysql.DefaultMaxAttempts)
 	if chartPath != "" {
 		if err := writeChart(chartPath, defaults, book, samples); err != nil {

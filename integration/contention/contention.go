@@ -203,7 +203,7 @@ func Admission(name string, s admission.Settings) Strategy {
 // given up.
 const MaxAttempts = 100
 
-// static is a strategy of delays alone: admission, on by default, is off.
+// static is a strategy of delays alone (admission off, as by default).
 func static(name string, s strategy.Strategy) Strategy {
 	return Strategy{Name: name, Runner: func(Cell) workload.Runner {
 		return workload.RunInTx(retrysql.WithStrategy(classify.TxAborted, s), retrysql.WithMaxAttempts(MaxAttempts), retrysql.WithAdmission(nil))
@@ -229,7 +229,6 @@ func Strategies() []Strategy {
 		static("decorrelated 2ms–200ms", strategy.Decorrelated{Initial: 2 * ms, Max: 200 * ms}),
 		static("full jitter 1ms–50ms", strategy.FullJitter{Initial: ms, Max: 50 * ms, Base: 2}),
 		static("decorrelated 1ms–50ms", strategy.Decorrelated{Initial: ms, Max: 50 * ms}),
-		{Name: "retrysql default, admission off", Runner: func(Cell) workload.Runner { return workload.RunInTx(retrysql.WithAdmission(nil)) }},
 		{Name: "retrysql default", Runner: func(Cell) workload.Runner { return workload.RunInTx() }},
 		Admission("retrysql admission", admission.Settings{}),
 		HotDomain(),
@@ -244,9 +243,6 @@ func CommitChecked() []Strategy {
 	adm.Runner = func(Cell) workload.Runner { return workload.RunInTx(check) }
 	return []Strategy{
 		{Name: "retrysql default, commit check", Runner: func(Cell) workload.Runner { return workload.RunInTx(check) }},
-		{Name: "retrysql default, admission off, commit check", Runner: func(Cell) workload.Runner {
-			return workload.RunInTx(check, retrysql.WithAdmission(nil))
-		}},
 		adm,
 	}
 }
@@ -378,6 +374,10 @@ func finish(c Cell, res workload.Result, check workload.Check, smp Sample, trace
 	}
 	if !check.OK() {
 		smp.ViolationDetails = fmt.Sprintf("%+v", check)
+	}
+	if res.Failed > 0 {
+		// What the given-up transfers failed with, in the run's log line.
+		smp.ViolationDetails += fmt.Sprintf(" errors %v", res.Errors)
 	}
 	smp.Phases = phaseStats(c.Phases, res.Timeline, trace)
 	return smp

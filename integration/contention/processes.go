@@ -100,9 +100,6 @@ func runProcesses(ctx context.Context, dsns DSNs, c Cell, s Strategy, d time.Dur
 		smp.Gated += cr.Gated
 		smp.Cold += cr.Cold
 		shares = append(shares, r.PerSecond())
-		if os.Getenv("CONTENTION_DEBUG") != "" {
-			fmt.Fprintf(os.Stderr, "  process %d: %.0f/s runs %d committed %d gated %d L %.2f\n", i, r.PerSecond(), r.Runs, r.Committed, cr.Gated, cr.MeanLimit)
-		}
 	}
 	slices.Sort(merged.Latencies)
 	slices.Sort(merged.ColdLatencies)

@@ -9,6 +9,11 @@
 // beside the database/sql ones on the PostgreSQL cells:
 //
 //	go run ./integration/cmd/contention -pgx -cells PG -duration 5s -reps 3 -strategies "retrysql default,retrysql admission"
+//
+// With -fleet, the fleet's cells (2, 4 and 8 client processes) instead of
+// the main table's; admission's variants (hot keys, the fleet gate) are
+// always among the strategies to choose from. CONTENTION_CPUPROFILE=file
+// writes a CPU profile of the run (of this process, not its clients').
 package main
 
 import (
