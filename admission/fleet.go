@@ -152,3 +152,32 @@ func (s fleetState) next(w window, f, target float64, floor bool, now time.Time)
 
 // permitsOf is the number of slots of a slot count K: K rounded.
 func permitsOf(k float64) int { return int(k + 0.5) }
+
+// Fleet returns the fleet's name (Settings.Fleet).
+func (c *Controller) Fleet() string { c.ready(); return c.s.Fleet }
+
+// FleetOn reports whether the fleet gate is on: whether the permits
+// granted now ask their attempts to take a gate slot (Permit.Gate).
+func (c *Controller) FleetOn() bool {
+	c.ready()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fleet.on
+}
+
+// Gate returns the stripe of the fleet gate the permit's attempt must take
+// as its transaction's first statement, in [0, FleetStripes), and true; or
+// false when the gate is off. See Settings.Fleet.
+func (p Permit) Gate() (stripe int, ok bool) { return p.stripe - 1, p.stripe > 0 }
+
+// Gated tells the controller how long the attempt took to take its gate
+// slot (the round trip, and the wait behind other processes).
+func (p Permit) Gated(took time.Duration) {
+	if p.c == nil || p.stripe == 0 {
+		return
+	}
+	p.c.mu.Lock()
+	p.c.win.gate.gated++
+	p.c.win.gate.wait += took
+	p.c.mu.Unlock()
+}

@@ -145,3 +145,50 @@ func (h *hotKeys) observe(keys []uint64, contended bool, now time.Time) {
 		}
 	}
 }
+
+// AdmitsHotOnly reports whether the controller admits first attempts only
+// when they are hot (Settings.AdmitHotOnly).
+func (c *Controller) AdmitsHotOnly() bool { c.ready(); return c.s.AdmitHotOnly }
+
+// Hot reports whether a transaction whose first statement names keys is
+// hot: whether every one of them is a key that recent attempts contended
+// on (Observe). A caller with AdmitHotOnly admits a first attempt only if
+// it is. The keys are the caller's hashes, one per thing the statement
+// names (the statement with each of its arguments, say); they need not be
+// the same in other processes. site, if not 0, names where the
+// transaction comes from (RunInTx's fn); Hot counts the answer for it
+// (LikelyHot).
+func (c *Controller) Hot(site uintptr, keys []uint64) bool {
+	c.ready()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	hot := len(keys) > 0 && c.hot.hot(keys, c.now())
+	c.hot.first(site, hot)
+	if !hot {
+		c.snap.Cold++
+	}
+	return hot
+}
+
+// LikelyHot reports whether most recent first attempts from site were
+// found hot (Hot): a caller with AdmitHotOnly admits the next one before
+// it begins its transaction rather than at its first statement.
+func (c *Controller) LikelyHot(site uintptr) bool {
+	c.ready()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hot.likely(site, c.now())
+}
+
+// Observe counts an attempt whose first statement named keys, admitted or
+// not, once it has ended: contended says the database aborted it for
+// contention or it waited for its permit behind others.
+func (c *Controller) Observe(keys []uint64, contended bool) {
+	c.ready()
+	if len(keys) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hot.observe(keys, contended, c.now())
+}
