@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/retrysql/retrysql/classify"
 )
 
@@ -82,18 +79,10 @@ type checker struct {
 // there is none (another driver, or a *sql.Conn: the check needs other
 // connections of the same handle).
 func checkFor(db TxBeginner) (commitCheck, *sql.DB) {
-	h, ok := db.(*sql.DB)
-	if !ok {
-		return nil, nil
-	}
-	drv := h.Driver()
-	if w, ok := drv.(*wrapDriver); ok {
-		drv = w.inner
-	}
-	switch drv.(type) {
-	case *stdlib.Driver:
+	switch d, h := dialectOf(db); d {
+	case postgresDialect:
 		return &checker{commitCheck: pgCheck{}}, h
-	case *mysql.MySQLDriver:
+	case mysqlDialect:
 		return &checker{commitCheck: mysqlCheck{}}, h
 	}
 	return nil, nil
@@ -112,11 +101,7 @@ func (t *txSite) resolutions() (committed bool, notCommitted int) {
 // noCheck is the error of WithCommitCheck on a db without a check.
 func noCheck(db TxBeginner) error {
 	if h, ok := db.(*sql.DB); ok {
-		drv := h.Driver()
-		if w, ok := drv.(*wrapDriver); ok {
-			drv = w.inner
-		}
-		return fmt.Errorf("retrysql: WithCommitCheck: no commit check for the driver %T (there is one for pgx and go-sql-driver/mysql)", drv)
+		return fmt.Errorf("retrysql: WithCommitCheck: no commit check for the driver %T (there is one for pgx and go-sql-driver/mysql)", innerDriver(h))
 	}
 	return fmt.Errorf("retrysql: WithCommitCheck: needs a *sql.DB, to ask its other connections, not a %T", db)
 }

@@ -3,6 +3,7 @@ package retrysql
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -51,17 +52,23 @@ func dialectOf(db TxBeginner) (dialect, *sql.DB) {
 	if !ok {
 		return otherDialect, nil
 	}
-	drv := h.Driver()
-	if w, ok := drv.(*wrapDriver); ok {
-		drv = w.inner
-	}
-	switch drv.(type) {
+	switch innerDriver(h).(type) {
 	case *stdlib.Driver:
 		return postgresDialect, h
 	case *mysql.MySQLDriver:
 		return mysqlDialect, h
 	}
 	return otherDialect, h
+}
+
+// innerDriver returns h's driver: the one a retrysql driver wraps, or h's
+// own.
+func innerDriver(h *sql.DB) driver.Driver {
+	drv := h.Driver()
+	if w, ok := drv.(*wrapDriver); ok {
+		return w.inner
+	}
+	return drv
 }
 
 // gateSQL are each dialect's statements taking a stripe's lock.
