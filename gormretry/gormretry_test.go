@@ -122,8 +122,17 @@ func TestReplaysRealConflicts(t *testing.T) {
 					})
 				}
 				wg.Wait()
-				if errs[0] != nil || errs[1] != nil || runs.Load() != 3 || pool.begins.Load() != 3 {
-					t.Fatalf("got %v, %v after %d runs and %d BEGINs; want both nil after 3 and 3", errs[0], errs[1], runs.Load(), pool.begins.Load())
+				// A deadlock aborts one of the two: three runs. PostgreSQL's
+				// serializable checks may abort the survivor's replay or both
+				// (a false positive its documentation allows): three or more.
+				// Always one BEGIN per run.
+				n, want := runs.Load(), "3"
+				bad := n != 3
+				if kind == "serialization" {
+					bad, want = n < 3 || n > 5, "3 to 5"
+				}
+				if errs[0] != nil || errs[1] != nil || bad || pool.begins.Load() != int64(n) {
+					t.Fatalf("got %v, %v after %d runs and %d BEGINs; want both nil after %s runs, a BEGIN each", errs[0], errs[1], n, pool.begins.Load(), want)
 				}
 				var sum int64
 				if err := admin.QueryRow("SELECT SUM(balance) FROM " + tbl).Scan(&sum); err != nil || sum != 202 {
