@@ -108,8 +108,8 @@ type Settings struct {
 	AdmitHotOnly bool
 	// Fleet, if set, names the processes that run the same transactions on
 	// the same database (the replicas of a service): when this process's
-	// limit is at its floor and attempts still abort more than TargetAbort,
-	// its permits take turns with theirs through a gate in the database
+	// limit is at its floor and attempts still abort (a twentieth of them,
+	// and two a window), its permits take turns with theirs through a gate in the database
 	// (Permit.Gate; the package documentation says how). Empty: each
 	// process on its own. Processes of different fleets on one database
 	// share a gate only if their names' stripes meet (FleetStripes).

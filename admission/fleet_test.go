@@ -10,7 +10,7 @@ import (
 // took the gate in took each.
 func gateWin(n, a, g int, took time.Duration) window {
 	w := win(n, a, ms, true)
-	w.gate = gateWindow{gated: g, wait: time.Duration(g) * took}
+	w.gate = gateWindow{gated: g, wait: time.Duration(g) * took, least: took}
 	return w
 }
 
@@ -26,7 +26,7 @@ func TestFleetSteps(t *testing.T) {
 		slots int
 	}
 	steps := []step{
-		{name: "aborts above the target, limit above the floor, below half the target: stays off", w: gateWin(32, 4, 0, 0), on: false},
+		{name: "aborts, limit above the floor: stays off", w: gateWin(32, 4, 0, 0), on: false},
 		{name: "one abort at the floor: stays off", w: gateWin(32, 1, 0, 0), floor: true, on: false},
 		{name: "aborts at the floor: on, one slot", w: gateWin(32, 3, 0, 0), floor: true, on: true, slots: 1},
 		{name: "first gated window sets the round trip", w: gateWin(32, 0, 32, 200*time.Microsecond), on: true, slots: 1},
@@ -185,6 +185,82 @@ func TestControllerFleet(t *testing.T) {
 		t.Fatal("the zero Permit waited")
 	}
 	(Permit{}).Gated(ms) // no controller: nothing
+}
+
+// TestControllerFleetBusyFromTheStart: when every process joins at once,
+// the gate is busy from its first window, and the round trip is the least
+// time an attempt took to take it, not a window's mean: the gate made
+// attempts wait, so it stays on past fleetCalm windows.
+func TestControllerFleetBusyFromTheStart(t *testing.T) {
+	clk := newClock()
+	c := mustNew(t, Settings{StartLimit: 1, MinWindow: 4, Fleet: "orders"}, clk)
+	ctx := context.Background()
+	for range 4 {
+		p, err := c.Admit(ctx, 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.advance(ms)
+		p.Release(true)
+	}
+	for i := range 4 * (fleetCalm + 4) {
+		if !c.FleetOn() {
+			t.Fatalf("gate off after %d gated attempts: %+v", i, c.Snapshot())
+		}
+		p, err := c.Admit(ctx, 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		took := 100 * time.Microsecond // the gate was free
+		if i%2 == 1 {
+			took = 10 * ms // behind another process
+		}
+		p.Gated(took)
+		clk.advance(ms)
+		p.Release(false)
+	}
+}
+
+// TestFleetJoinsAtTheFloorOnly: above its floor a process cuts its own
+// limit; it joins the gate only at the floor.
+func TestFleetJoinsAtTheFloorOnly(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	s := fleetState{}.next(gateWin(32, 24, 0, 0), 0.75, 0.3, false, t0)
+	if s.on {
+		t.Fatal("joined above the floor")
+	}
+	if s = s.next(gateWin(32, 2, 0, 0), 2.0/32, 0.3, true, t0); !s.on {
+		t.Fatal("did not join at the floor with aborts")
+	}
+}
+
+// TestFleetBackAfterCalm: off for calm, a process whose attempts abort
+// above the target at the floor turns the gate on again at once; off for
+// strikes, not before its backoff ends.
+func TestFleetBackAfterCalm(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	s := fleetState{}.next(gateWin(32, 3, 0, 0), 3.0/32, 0.3, true, t0)
+	for range fleetCalm {
+		s = s.next(gateWin(32, 0, 32, 200*time.Microsecond), 0, 0.3, true, t0)
+	}
+	if s.on || !s.offUntil.After(t0) {
+		t.Fatalf("on %v off until %v after fleetCalm calm windows", s.on, s.offUntil.Sub(t0))
+	}
+	if s2 := s.next(gateWin(32, 3, 0, 0), 3.0/32, 0.3, true, t0); s2.on {
+		t.Fatal("back during the backoff with aborts below the target")
+	}
+	if s = s.next(gateWin(32, 16, 0, 0), 0.5, 0.3, true, t0); !s.on {
+		t.Fatal("not back with aborts above the target at the floor")
+	}
+	for range fleetStrikes {
+		s = s.next(gateWin(32, 16, 32, 200*time.Microsecond), 0.5, 0.3, true, t0)
+	}
+	if s.on {
+		t.Fatal("on after fleetStrikes strikes")
+	}
+	if s = s.next(gateWin(32, 16, 0, 0), 0.5, 0.3, true, t0); s.on {
+		t.Fatal("back during the backoff after strikes")
+	}
 }
 
 // TestControllerWithoutFleet: without a Fleet name the gate never turns
