@@ -3,16 +3,15 @@ package integration_test
 import (
 	"context"
 	"database/sql"
-	"math"
 	"math/rand/v2"
 	"net/url"
 	"os"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/retrysql/retrysql"
 	"github.com/retrysql/retrysql/admission"
+	"github.com/retrysql/retrysql/integration/contention"
 	"github.com/retrysql/retrysql/integration/dbtest"
 )
 
@@ -300,7 +299,7 @@ func paired(b *testing.B, off, on func()) {
 		}
 		ratios = append(ratios, float64(tOn)/float64(tOff))
 	}
-	med, lo, hi := medianCI(ratios)
+	med, lo, hi := contention.MedianCI(ratios)
 	b.ReportMetric(med, "on/off")
 	if lo > 0 {
 		b.ReportMetric(lo, "lo95")
@@ -308,45 +307,19 @@ func paired(b *testing.B, off, on func()) {
 	}
 }
 
-// medianCI returns the median of xs and a distribution-free 95% confidence
-// interval for it: the order statistics n/2 ± 1.96·√n/2 of the sorted
-// values. lo and hi are 0 when there are fewer than 20 values. xs is
-// sorted in place.
-func medianCI(xs []float64) (med, lo, hi float64) {
-	n := len(xs)
-	if n == 0 {
-		return 0, 0, 0
-	}
-	slices.Sort(xs)
-	if n%2 == 1 {
-		med = xs[n/2]
-	} else {
-		med = (xs[n/2-1] + xs[n/2]) / 2
-	}
-	if n < 20 {
-		return med, 0, 0
-	}
-	half := 1.96 * math.Sqrt(float64(n)) / 2
-	j := int(math.Floor(float64(n)/2 - half)) // 1-based ranks
-	k := int(math.Ceil(float64(n)/2 + half + 1))
-	j = max(j, 1)
-	k = min(k, n)
-	return med, xs[j-1], xs[k-1]
-}
-
 func TestMedianCI(t *testing.T) {
 	xs := make([]float64, 100)
 	for i := range xs {
 		xs[i] = float64(100 - i) // ranks 1..100 hold 1..100 once sorted
 	}
-	med, lo, hi := medianCI(xs)
+	med, lo, hi := contention.MedianCI(xs)
 	if med != 50.5 || lo != 40 || hi != 61 { // the textbook ranks for n = 100
-		t.Errorf("medianCI(1..100) = %v, %v, %v; want 50.5, 40, 61", med, lo, hi)
+		t.Errorf("contention.MedianCI(1..100) = %v, %v, %v; want 50.5, 40, 61", med, lo, hi)
 	}
-	if med, lo, hi := medianCI([]float64{3, 1, 2}); med != 2 || lo != 0 || hi != 0 {
-		t.Errorf("medianCI(3 values) = %v, %v, %v; want 2, 0, 0", med, lo, hi)
+	if med, lo, hi := contention.MedianCI([]float64{3, 1, 2}); med != 2 || lo != 0 || hi != 0 {
+		t.Errorf("contention.MedianCI(3 values) = %v, %v, %v; want 2, 0, 0", med, lo, hi)
 	}
-	if med, _, _ := medianCI(nil); med != 0 {
-		t.Errorf("medianCI(nil) = %v", med)
+	if med, _, _ := contention.MedianCI(nil); med != 0 {
+		t.Errorf("contention.MedianCI(nil) = %v", med)
 	}
 }

@@ -108,3 +108,45 @@ func TestContentionHarnessMore(t *testing.T) {
 		}
 	}
 }
+
+// TestContentionPaired runs the paired comparison briefly on both
+// databases' low-contention cells: every phase's transfers are checked,
+// and the ratio is of two goodputs measured.
+func TestContentionPaired(t *testing.T) {
+	dsns := contention.DSNs{Postgres: dbtest.PostgresDSN(t), MySQL: dbtest.MySQLDSN(t)}
+	var off, on contention.Strategy
+	for _, s := range append(contention.Strategies(), contention.FleetStrategies()...) {
+		switch s.Name {
+		case "retrysql default":
+			off = s
+		case "admission hot keys + fleet gate":
+			on = s
+		}
+	}
+	if off.Name == "" || on.Name == "" {
+		t.Fatal("the strategies' names changed")
+	}
+	n := 0
+	for _, c := range contention.MoreCells() {
+		if c.Accounts != 1024 || c.ColdWorkers > 0 || len(c.Phases) > 0 {
+			continue
+		}
+		n++
+		c.Workers = 8
+		r, err := contention.Paired(context.Background(), dsns, c, off, on, 150*time.Millisecond, 3, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %+v", c.Name, r)
+		if r.Pairs != 3 || r.Ratio <= 0 || r.OffPerSecond <= 0 || r.OnPerSecond <= 0 || r.GivenUp != 0 || r.Violations != 0 || r.Lo95 != 0 {
+			t.Errorf("%s: %+v", c.Name, r)
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d low-contention cells, want 2", n)
+	}
+	multi := contention.FleetCells()[0]
+	if _, err := contention.Paired(context.Background(), dsns, multi, off, on, time.Millisecond, 1, 1); err == nil {
+		t.Error("paired runs of a cell of several processes")
+	}
+}

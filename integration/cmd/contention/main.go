@@ -14,6 +14,13 @@
 // the main table's; admission's variants (hot keys, the fleet gate) are
 // always among the strategies to choose from. CONTENTION_CPUPROFILE=file
 // writes a CPU profile of the run (of this process, not its clients').
+//
+// With -paired N, each selected cell compares the first two selected
+// strategies (off, then on) in N pairs of phases of -duration each, on
+// the same tables, and prints the median ratio of their goodputs with its
+// 95% confidence interval:
+//
+//	go run ./integration/cmd/contention -more -cells "1,024 accounts" -paired 60 -duration 500ms -strategies "retrysql default,hot keys + fleet gate"
 package main
 
 import (
@@ -42,6 +49,7 @@ func main() {
 	oracle := flag.String("fixed", "", "also run admission with these fixed limits, comma-separated (e.g. 1,2,4)")
 	checked := flag.Bool("commitcheck", false, "also run retrysql's default and admission with the commit check on")
 	pgxNative := flag.Bool("pgx", false, "also run retrysql's default and admission through pgxretry on a pgxpool, without database/sql (PostgreSQL cells of one process; -strategies \"retrysql default\" selects both kinds)")
+	pairs := flag.Int("paired", 0, "compare the first two selected strategies in this many pairs of phases of -duration on each selected cell, instead of the table")
 	targets := flag.String("variants", "", "also run admission with these settings, comma-separated: t<abort target>q<queue threshold>w<min window>, e.g. t0.2q2w16,t0.2q-1w32")
 	flag.Parse()
 	if *d <= 0 || *reps < 1 {
@@ -123,6 +131,13 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
+	if *pairs > 0 {
+		if err := paired(ctx, dsns, cells, strategies, *d, *pairs); err != nil {
+			fmt.Fprintln(os.Stderr, "contention:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	start := time.Now()
 	rows, err := contention.Run(ctx, dsns, cells, strategies, *d, *reps, os.Stderr)
 	if err != nil {
@@ -133,6 +148,31 @@ func main() {
 	contention.Markdown(os.Stdout, rows)
 	fmt.Println()
 	contention.MarkdownMore(os.Stdout, rows)
+}
+
+// paired prints, for each cell, the paired comparison of the first two
+// strategies.
+func paired(ctx context.Context, dsns contention.DSNs, cells []contention.Cell, strategies []contention.Strategy, phase time.Duration, pairs int) error {
+	if len(strategies) < 2 {
+		return fmt.Errorf("-paired compares two strategies; %d selected", len(strategies))
+	}
+	fmt.Printf("Pairs of %v phases; goodput of %q ÷ that of %q, median and 95%% confidence interval.\n\n", phase, strategies[1].Name, strategies[0].Name)
+	fmt.Println("In cells with cold workers beside hot ones, the first figures are the hot workers', the cold columns the cold ones'.")
+	fmt.Println()
+	fmt.Println("| cell | pairs | ratio (95% CI) | off committed/s | on committed/s | cold ratio (95% CI) | cold off/s | cold on/s | given up | violations |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for i, c := range cells {
+		r, err := contention.Paired(ctx, dsns, c, strategies[0], strategies[1], phase, pairs, uint64(i+1))
+		if err != nil {
+			return err
+		}
+		cold := "– | – | – |"
+		if c.ColdWorkers > 0 {
+			cold = fmt.Sprintf("%.3f (%.3f–%.3f) | %.0f | %.0f |", r.ColdRatio, r.ColdLo95, r.ColdHi95, r.ColdOffPerSecond, r.ColdOnPerSecond)
+		}
+		fmt.Printf("| %s | %d | %.3f (%.3f–%.3f) | %.0f | %.0f | %s %d | %d |\n", r.Cell, r.Pairs, r.Ratio, r.Lo95, r.Hi95, r.OffPerSecond, r.OnPerSecond, cold, r.GivenUp, r.Violations)
+	}
+	return nil
 }
 
 func env(name, def string) string {
