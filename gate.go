@@ -30,7 +30,8 @@ import (
 //     retrysql_gate; a locking read opens no read view.
 //
 // Both locks end with the transaction, or with the session if the process
-// dies. The tables are made the first time a process turns the gate on
+// dies. A process whose gate is off looks whether the fleet's is in use
+// when its controller asks (lookAtFleet), with a query that never waits. The tables are made the first time a process turns the gate on
 // (CREATE TABLE IF NOT EXISTS), never before. A gate that fails for a
 // reason waiting cannot cure (a table dropped, a privilege missing) is not
 // used again by the handle, and the attempt is replayed: its own
@@ -177,4 +178,59 @@ func (g *gate) take(ctx context.Context, permit admission.Permit, stripe int, ex
 	err := exec(ctx, gateSQL[g.d][stripe])
 	permit.Gated(time.Since(start))
 	return err
+}
+
+// lookSQL are each dialect's queries telling whether some session holds or
+// waits for a stripe's lock, without waiting: PostgreSQL's lock table; on
+// MySQL and MariaDB a locking read that skips a locked row (no row: in
+// use), in autocommit, which holds a free row's lock for the statement
+// only. A server without SKIP LOCKED (MySQL 5.7) answers with an error,
+// taken as no answer.
+var lookSQL = [3]string{
+	postgresDialect: `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'relation'
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		AND relation = to_regclass($1) AND mode = 'ExclusiveLock')`,
+	mysqlDialect: "SELECT stripe FROM retrysql_gate WHERE stripe = ? FOR UPDATE SKIP LOCKED",
+}
+
+// lookAtFleet tells a, if its controller asks (admission.Controller's
+// FleetLook), whether the fleet's gate is in use: a process whose attempts
+// abort above its floor then joins the processes taking turns through it.
+// One query, on a connection of the pool, bounded by lookTimeout; a
+// failure is no answer.
+func (a *admitter) lookAtFleet(ctx context.Context) {
+	if a.gate == nil {
+		return
+	}
+	stripe, ok := a.ctl.FleetLook()
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookTimeout)
+	defer cancel()
+	busy, err := a.gate.inUse(ctx, stripe)
+	if err == nil {
+		a.ctl.FleetSeen(busy)
+	}
+}
+
+// lookTimeout bounds a look at the fleet's gate.
+const lookTimeout = 250 * time.Millisecond
+
+// inUse reports whether some session holds or waits for stripe's lock.
+func (g *gate) inUse(ctx context.Context, stripe int) (bool, error) {
+	switch g.d {
+	case postgresDialect:
+		var busy bool
+		err := g.db.QueryRowContext(ctx, lookSQL[postgresDialect], fmt.Sprintf("retrysql_gate_%02d", stripe)).Scan(&busy)
+		return busy, err
+	case mysqlDialect:
+		var got int
+		err := g.db.QueryRowContext(ctx, lookSQL[mysqlDialect], stripe).Scan(&got)
+		if errors.Is(err, sql.ErrNoRows) {
+			return true, nil
+		}
+		return false, err
+	}
+	return false, errors.ErrUnsupported
 }

@@ -174,7 +174,11 @@ func admitted[T any](ctx context.Context, t *txSite, body func(context.Context) 
 		}
 		// Released once the transaction has ended, with what the attempt's
 		// error says.
-		defer func() { t.adm.end(err) }()
+		actx := ctx
+		defer func() {
+			t.adm.end(err)
+			t.adm.lookAtFleet(actx)
+		}()
 		ctx = t.adm.mark(ctx)
 	}
 	return body(ctx)

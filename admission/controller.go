@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,8 @@ type Controller struct {
 	fleet     fleetState // with a Fleet name
 	fleetBase int        // the first of the fleet's gate stripes
 	fleetSeq  uint64     // spreads permits over the gate's slots
+	fleetSeen time.Time  // until when the fleet's gate was seen in use (FleetSeen)
+	fleetLook atomic.Bool
 }
 
 // New returns a Controller, or an error if a setting is out of range.
@@ -255,7 +258,13 @@ func (c *Controller) closeWindow(now time.Time) {
 	floor := c.st.limit <= c.minLimit()
 	c.st = c.st.next(c.win, rule{target: c.s.TargetAbort, queue: c.s.QueueThreshold, lo: c.minLimit(), hi: c.maxLimit}, now)
 	if c.s.Fleet != "" && c.win.attempts > 0 {
-		c.fleet = c.fleet.next(c.win, c.st.f, c.s.TargetAbort, floor, now)
+		// A process whose fleet's gate is in use joins as if at its floor:
+		// one left outside takes more than its share (fleetJoin).
+		seen := now.Before(c.fleetSeen)
+		c.fleet = c.fleet.next(c.win, c.st.f, c.s.TargetAbort, floor || seen, now)
+		if !c.fleet.on && !floor && !seen && c.fleet.wouldJoin(c.win, c.st.f, now) {
+			c.fleetLook.Store(true)
+		}
 		if c.fleet.on {
 			// One attempt at a time at the gate from each process: the
 			// gate's slots, not the processes' limits, set how many run,

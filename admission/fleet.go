@@ -17,6 +17,13 @@ import "time"
 // the session if the process dies, so a crashed process never wedges the
 // others; the database queues the waiters in order of arrival.
 //
+// A process above its floor whose attempts abort (fleetJoin) asks, once
+// per window, whether its fleet's gate is in use in the database
+// (FleetLook; the caller looks and answers with FleetSeen): if others take
+// turns through it, it joins them at once rather than running beside them
+// until its own limit reaches the floor, which it may never do, since the
+// others' turns leave it few aborts.
+//
 // K adapts, slowly: the abort fraction cuts it in proportion (DCTCP);
 // after fleetFirstProbe windows in which the gate made attempts wait
 // without aborts above the target, a slot is added, and each time such a
@@ -82,6 +89,16 @@ type gateWindow struct {
 // processes at one while the others ran at six: on MariaDB's 16 hot rows
 // in 4 processes, one process took most of the commits (Jain 0.36).
 const fleetJoin = 0.05
+
+// wouldJoin reports whether the gate, off, would turn on after the window
+// w (abort fraction f) if the process were at its floor.
+func (s fleetState) wouldJoin(w window, f float64, now time.Time) bool {
+	return !s.on && f >= fleetJoin && w.aborts >= 2 && !now.Before(s.offUntil)
+}
+
+// fleetSeenFor is how long a look that found the fleet's gate in use
+// counts (FleetSeen).
+const fleetSeenFor = time.Second
 
 // next is the gate's rule after a window whose abort fraction was f (over
 // the target: over); floor says the window ran with the limit at its
@@ -179,6 +196,33 @@ func (c *Controller) FleetOn() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.fleet.on
+}
+
+// FleetLook reports whether the controller asks to know if its fleet's
+// gate is in use in the database, and which stripe to look at: its gate is
+// off, and its attempts abort enough to join the others if they have
+// turned theirs on (it would join at its floor alone). It asks at most
+// once per window, and the answer goes to FleetSeen.
+func (c *Controller) FleetLook() (stripe int, ok bool) {
+	c.ready()
+	if !c.fleetLook.CompareAndSwap(true, false) {
+		return 0, false
+	}
+	return c.fleetBase, true
+}
+
+// FleetSeen tells the controller what a look (FleetLook) found: busy says
+// some session holds or waits for the stripe's lock. A controller that saw
+// it busy joins the gate at its next window with aborts, above its floor
+// too.
+func (c *Controller) FleetSeen(busy bool) {
+	c.ready()
+	if !busy {
+		return
+	}
+	c.mu.Lock()
+	c.fleetSeen = c.now().Add(fleetSeenFor)
+	c.mu.Unlock()
 }
 
 // Gate returns the stripe of the fleet gate the permit's attempt must take

@@ -283,3 +283,52 @@ func TestControllerWithoutFleet(t *testing.T) {
 		t.Fatal("gate on without a fleet")
 	}
 }
+
+// TestControllerFleetLook: a controller above its floor whose attempts
+// abort asks once to look at its fleet's gate; seen in use, it joins at
+// its next window with aborts; not seen, or seen too long ago, it does
+// not.
+func TestControllerFleetLook(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		busy  bool
+		after time.Duration
+		on    bool
+	}{
+		{"seen in use", true, 0, true},
+		{"seen free", false, 0, false},
+		{"seen in use too long ago", true, 2 * fleetSeenFor, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newClock()
+			c := mustNew(t, Settings{StartLimit: 4, MinWindow: 4, EscalateAfter: -1, Fleet: "orders"}, clk)
+			aborted := func(n int) {
+				for range n {
+					p, err := c.Admit(context.Background(), 0, false)
+					if err != nil {
+						t.Fatal(err)
+					}
+					clk.advance(ms)
+					p.Release(true)
+				}
+			}
+			if _, ok := c.FleetLook(); ok {
+				t.Fatal("a look asked before any window")
+			}
+			aborted(8)
+			stripe, ok := c.FleetLook()
+			if !ok || stripe != int(fnv32("orders")%FleetStripes) {
+				t.Fatalf("look %v at stripe %d after a window of aborts above the floor (%+v)", ok, stripe, c.Snapshot())
+			}
+			if _, again := c.FleetLook(); again {
+				t.Fatal("asked twice for one window")
+			}
+			c.FleetSeen(tc.busy)
+			clk.advance(tc.after)
+			aborted(4)
+			if c.FleetOn() != tc.on {
+				t.Fatalf("gate on %v, want %v (%+v)", c.FleetOn(), tc.on, c.Snapshot())
+			}
+		})
+	}
+}

@@ -126,6 +126,89 @@ func gateFleet(t *testing.T) string {
 	return ""
 }
 
+// startHolder starts a process (this test binary again) that takes the
+// gate of fleet on driver and dsn and holds it until killed; it is killed
+// when the test ends.
+func startHolder(t *testing.T, driver, dsn, fleet string) *exec.Cmd {
+	t.Helper()
+	holder := exec.Command(os.Args[0], "-test.run=^$")
+	holder.Env = append(os.Environ(), gateHolderEnv+"="+strings.TrimPrefix(driver, "retry+")+"|"+dsn+"|"+fleet)
+	holder.Stderr = os.Stderr
+	out, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		holder.Process.Kill()
+		holder.Wait()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "holding\n" {
+		t.Fatalf("holder said %q, %v", line, err)
+	}
+	return holder
+}
+
+// TestFleetGateSeenByOthers: a process whose attempts abort above its
+// floor looks whether its fleet's gate is in use (one query after an
+// attempt) and, if another process holds it, joins at its next window
+// with aborts instead of waiting to reach its floor; with the gate free it
+// does not.
+func TestFleetGateSeenByOthers(t *testing.T) {
+	for _, c := range []struct{ name, driver, dsn string }{
+		{"PostgreSQL", retrysql.DriverPgx, dbtest.PostgresDSN(t)},
+		{"MariaDB", retrysql.DriverMySQL, dbtest.MySQLDSN(t)},
+	} {
+		for _, held := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/held=%v", c.name, held), func(t *testing.T) {
+				fleet := gateFleet(t)
+				if held {
+					startHolder(t, c.driver, c.dsn, fleet)
+				}
+				ctl, err := admission.New(admission.Settings{StartLimit: 4, MinWindow: 4, EscalateAfter: -1, Fleet: fleet})
+				if err != nil {
+					t.Fatal(err)
+				}
+				aborted := func(n int) {
+					for range n {
+						p, err := ctl.Admit(t.Context(), 0, false)
+						if err != nil {
+							t.Fatal(err)
+						}
+						p.Release(true)
+					}
+				}
+				aborted(8) // a window of aborts (twice the limit): the limit halves to 2, above the floor
+				if ctl.FleetOn() || ctl.Snapshot().Permits != 2 {
+					t.Fatalf("after one window: %+v", ctl.Snapshot())
+				}
+				db, err := sql.Open(c.driver, c.dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer db.Close()
+				// An attempt of a transaction; the look follows it.
+				if err := retrysql.RunInTx(t.Context(), db, nil, func(ctx context.Context, tx *sql.Tx) error {
+					_, err := tx.ExecContext(ctx, "SELECT 1")
+					return err
+				}, retrysql.WithAdmission(ctl)); err != nil {
+					t.Fatal(err)
+				}
+				if _, again := ctl.FleetLook(); again {
+					t.Fatal("the look was not taken after the attempt")
+				}
+				aborted(3) // with the attempt, a window of four at a limit of 2
+				if s := ctl.Snapshot(); ctl.FleetOn() != held {
+					t.Fatalf("gate on %v with the fleet's gate held %v: %+v", ctl.FleetOn(), held, s)
+				}
+			})
+		}
+	}
+}
+
 // TestFleetGateDiesWithItsProcess: a process that holds the fleet gate
 // and dies (SIGKILL, in the middle of its transaction) does not wedge the
 // others: while it lives, another process's transaction waits at the gate
@@ -138,24 +221,7 @@ func TestFleetGateDiesWithItsProcess(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			fleet := gateFleet(t)
-			holder := exec.Command(os.Args[0], "-test.run=^$")
-			holder.Env = append(os.Environ(), gateHolderEnv+"="+strings.TrimPrefix(c.driver, "retry+")+"|"+c.dsn+"|"+fleet)
-			holder.Stderr = os.Stderr
-			out, err := holder.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := holder.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				holder.Process.Kill()
-				holder.Wait()
-			}()
-			line, err := bufio.NewReader(out).ReadString('\n')
-			if err != nil || line != "holding\n" {
-				t.Fatalf("holder said %q, %v", line, err)
-			}
+			holder := startHolder(t, c.driver, c.dsn, fleet)
 
 			ctl, err := fleetOn(fleet)
 			if err != nil {
