@@ -258,11 +258,12 @@ func (c *Controller) closeWindow(now time.Time) {
 	floor := c.st.limit <= c.minLimit()
 	c.st = c.st.next(c.win, rule{target: c.s.TargetAbort, queue: c.s.QueueThreshold, lo: c.minLimit(), hi: c.maxLimit}, now)
 	if c.s.Fleet != "" && c.win.attempts > 0 {
-		// A process whose fleet's gate is in use joins as if at its floor:
-		// one left outside takes more than its share (fleetJoin).
-		seen := now.Before(c.fleetSeen)
-		c.fleet = c.fleet.next(c.win, c.st.f, c.s.TargetAbort, floor || seen, now)
-		if !c.fleet.on && !floor && !seen && c.fleet.wouldJoin(c.win, c.st.f, now) {
+		// A process that saw its fleet's gate in use joins whatever its
+		// limit and backoff: one left outside takes more than its share
+		// (fleetJoin). One that might join asks to look (FleetLook).
+		c.win.seen = now.Before(c.fleetSeen)
+		c.fleet = c.fleet.next(c.win, c.st.f, c.s.TargetAbort, floor, now)
+		if !c.win.seen && c.fleet.wantsLook(c.win, c.st.f) {
 			c.fleetLook.Store(true)
 		}
 		if c.fleet.on {

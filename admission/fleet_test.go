@@ -261,6 +261,11 @@ func TestFleetBackAfterCalm(t *testing.T) {
 	if s = s.next(gateWin(32, 16, 0, 0), 0.5, 0.3, true, t0); s.on {
 		t.Fatal("back during the backoff after strikes")
 	}
+	seen := gateWin(32, 3, 0, 0)
+	seen.seen = true
+	if s = s.next(seen, 3.0/32, 0.3, false, t0); !s.on {
+		t.Fatal("not back during the backoff, above the floor, with the fleet's gate seen in use")
+	}
 }
 
 // TestControllerWithoutFleet: without a Fleet name the gate never turns

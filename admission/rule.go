@@ -22,6 +22,7 @@ type window struct {
 	latency          time.Duration // total
 	saturated        bool          // every permit was in use, or work waited
 	gate             gateWindow
+	seen             bool // the fleet's gate was seen in use (Controller.FleetSeen)
 }
 
 // slowStartAgain is how long without a decrease puts the controller back in
