@@ -21,6 +21,16 @@ import (
 	"github.com/retrysql/retrysql/integration/dbtest"
 )
 
+// fleetAtOne is hot keys with the fleet gate whose limit never leaves
+// one attempt per process: each process is at its floor from the start, so
+// that aborts turn its gate on within a few windows. On MariaDB's 4 hot
+// rows the controllers of the full strategy reach their floor after a few
+// seconds or not at all in a short run (the harness's 10-s cells: 2,945 to
+// 4,697 gated attempts with 4 and 8 processes, none with 2).
+func fleetAtOne() contention.Strategy {
+	return contention.Admission("admission hot keys + fleet gate, at one", admission.Settings{AdmitHotOnly: true, Fleet: "contention", MaxLimit: 1})
+}
+
 // TestFleetGate runs four client processes (this test binary started
 // again) on four hot rows with admission for hot transactions and the
 // fleet gate, on PostgreSQL and MariaDB: their controllers, each at its
@@ -38,21 +48,26 @@ func TestFleetGate(t *testing.T) {
 		t.Fatal("the strategy was renamed")
 	}
 	pg := contention.Cell{Name: "PG fleet", Dialect: workload.Postgres, Order: workload.Sorted, Isolation: sql.LevelSerializable,
-		Accounts: 4, Workers: 12, Processes: 4, Settings: map[string]string{"enable_seqscan": "off"}}
+		Accounts: 4, Workers: 32, Processes: 4, Settings: map[string]string{"enable_seqscan": "off"}}
 	my := contention.Cell{Name: "MariaDB fleet", Dialect: workload.MySQL, Order: workload.Random, Isolation: sql.LevelRepeatableRead,
-		Accounts: 4, Workers: 12, Processes: 4}
-	rows, err := contention.Run(context.Background(), dsns, []contention.Cell{pg, my}, []contention.Strategy{def}, 3*time.Second, 1, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rows {
-		s := r.Samples[0]
-		t.Logf("%s: %.0f/s, p99 %v, runs/commit %.2f, gated %d, fairness %.3f", r.Cell, s.PerSecond, s.P99, s.RunsPerCommit, s.Gated, s.Fairness)
-		if s.Violations != 0 || s.GivenUp != 0 || s.PerSecond == 0 {
-			t.Errorf("%s: %+v", r.Cell, s)
+		Accounts: 4, Workers: 32, Processes: 4}
+	for _, run := range []struct {
+		c contention.Cell
+		s contention.Strategy
+	}{{pg, def}, {my, fleetAtOne()}} {
+		rows, err := contention.Run(context.Background(), dsns, []contention.Cell{run.c}, []contention.Strategy{run.s}, 4*time.Second, 1, io.Discard)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if s.Gated == 0 {
-			t.Errorf("%s: the gate never turned on", r.Cell)
+		for _, r := range rows {
+			s := r.Samples[0]
+			t.Logf("%s, %s: %.0f/s, p99 %v, runs/commit %.2f, gated %d, fairness %.3f", r.Cell, r.Strategy, s.PerSecond, s.P99, s.RunsPerCommit, s.Gated, s.Fairness)
+			if s.Violations != 0 || s.GivenUp != 0 || s.PerSecond == 0 {
+				t.Errorf("%s: %+v", r.Cell, s)
+			}
+			if s.Gated == 0 {
+				t.Errorf("%s: the gate never turned on", r.Cell)
+			}
 		}
 	}
 }

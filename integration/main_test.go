@@ -15,6 +15,7 @@ func TestMain(m *testing.M) {
 		// A client process of TestContentionHarness's multi-process cell:
 		// this test binary, started again.
 		strategies := append(contention.Strategies(), contention.FleetStrategies()...)
+		strategies = append(strategies, fleetAtOne())
 		if err := contention.Child(context.Background(), spec, strategies, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)

@@ -32,7 +32,8 @@ type PairedResult struct {
 // Paired compares two strategies on one cell (of one process) with the
 // machine's drift cancelled: the same tables, one handle for each, phases
 // of length phase run in pairs (a coin toss decides which goes first), and
-// each pair gives the ratio of on's goodput to off's. Phases a few hundred
+// each pair gives the ratio of on's goodput to off's: the transfers that
+// committed within the phase, per second of it. Phases a few hundred
 // milliseconds apart see the same machine, where runs of 10 s each, minutes
 // apart, differ by ±20% on two busy cores. Every transfer of every phase is
 // checked at the end, as Run checks its runs.
@@ -79,11 +80,21 @@ func Paired(ctx context.Context, dsns DSNs, c Cell, off, on Strategy, phase time
 		all.Committed += res.Committed
 		all.Failed += res.Failed
 		all.Ambiguous += res.Ambiguous
-		secs := res.Elapsed.Seconds()
-		if secs <= 0 {
-			return [2]float64{}, fmt.Errorf("contention: a phase of %s took no time", handles[i].Name)
+		// Goodput within the phase: the transfers that committed before it
+		// ended. The transfers under way then finish after it, and a
+		// strategy with long waits would otherwise be charged their
+		// drain, a large part of a short phase.
+		var n [2]float64
+		for _, tm := range res.Timeline {
+			if tm.Start+tm.Latency <= phase {
+				if tm.Cold {
+					n[1]++
+				} else {
+					n[0]++
+				}
+			}
 		}
-		return [2]float64{float64(res.Committed-res.Cold) / secs, float64(res.Cold) / secs}, nil
+		return [2]float64{n[0] / phase.Seconds(), n[1] / phase.Seconds()}, nil
 	}
 	// One phase of each first, to warm the pools and the caches.
 	for i := range 2 {

@@ -119,7 +119,7 @@ func (w *Tally) Record(id int64, start, began time.Time, cold bool, err error, a
 		} else {
 			w.lat = append(w.lat, l)
 		}
-		w.timeline = append(w.timeline, Timed{Start: began.Sub(start), Latency: l})
+		w.timeline = append(w.timeline, Timed{Start: began.Sub(start), Latency: l, Cold: cold})
 		return true
 	case ambiguous(err):
 		w.outcomes[id] = Ambiguous

@@ -128,8 +128,12 @@ type Result struct {
 	Errors   map[string]int // failures by error text, a few examples
 }
 
-// Timed is when a committed transfer started and how long it took.
-type Timed struct{ Start, Latency time.Duration }
+// Timed is when a committed transfer started and how long it took, and
+// whether it was a cold worker's (Config.ColdWorkers).
+type Timed struct {
+	Start, Latency time.Duration
+	Cold           bool
+}
 
 // Percentile returns the p-th percentile (0..100) of committed latencies.
 func (r Result) Percentile(p float64) time.Duration {
