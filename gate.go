@@ -31,8 +31,9 @@ import (
 //
 // Both locks end with the transaction, or with the session if the process
 // dies. A process whose gate is off looks whether the fleet's is in use
-// when its controller asks (lookAtFleet), with a query that never waits. The tables are made the first time a process turns the gate on
-// (CREATE TABLE IF NOT EXISTS), never before. A gate that fails for a
+// when its controller asks (lookAtFleet), with a query that never waits.
+// The tables are made the first time a process turns the gate on (CREATE
+// TABLE IF NOT EXISTS), never before. A gate that fails for a
 // reason waiting cannot cure (a table dropped, a privilege missing) is not
 // used again by the handle, and the attempt is replayed: its own
 // statements were never sent.
@@ -195,7 +196,7 @@ var lookSQL = [3]string{
 
 // lookAtFleet tells a, if its controller asks (admission.Controller's
 // FleetLook), whether the fleet's gate is in use: a process whose attempts
-// abort above its floor then joins the processes taking turns through it.
+// abort then joins the processes taking turns through it.
 // One query, on a connection of the pool, bounded by lookTimeout; a
 // failure is no answer.
 func (a *admitter) lookAtFleet(ctx context.Context) {

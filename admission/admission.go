@@ -109,10 +109,12 @@ type Settings struct {
 	// Fleet, if set, names the processes that run the same transactions on
 	// the same database (the replicas of a service): when this process's
 	// limit is at its floor and attempts still abort (a twentieth of them,
-	// and two a window), its permits take turns with theirs through a gate in the database
-	// (Permit.Gate; the package documentation says how). Empty: each
-	// process on its own. Processes of different fleets on one database
-	// share a gate only if their names' stripes meet (FleetStripes).
+	// and two a window), or when they abort and it sees the others take
+	// turns already (Controller.FleetLook), its permits take turns with
+	// theirs through a gate in the database (Permit.Gate; the package
+	// documentation says how). Empty: each process on its own. Processes
+	// of different fleets on one database share a gate only if their
+	// names' stripes meet (FleetStripes).
 	Fleet string
 	// OnLimitChange, if set, is called when a window changes the number of
 	// permits. It runs under the controller's lock: it

@@ -74,3 +74,30 @@ func ExamplePermit_Gate() {
 	// Output:
 	// true true true
 }
+
+func ExampleController_FleetLook() {
+	// A controller of the fleet "orders" above its floor whose attempts
+	// abort asks whether the fleet's gate is in use; told it is (RunInTx
+	// looks in the database), it joins the others at its next window with
+	// aborts, without waiting for its limit to reach the floor.
+	ctl, err := admission.New(admission.Settings{StartLimit: 4, MinWindow: 4, Fleet: "orders"})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	aborted := func(n int) {
+		for range n {
+			p, _ := ctl.Admit(ctx, 0, false)
+			p.Release(true)
+		}
+	}
+	aborted(8) // a window of aborts: the limit halves to 2
+	_, look := ctl.FleetLook()
+	fmt.Println(look, ctl.FleetOn())
+	ctl.FleetSeen(true) // another process holds or waits for the gate
+	aborted(4)
+	fmt.Println(ctl.FleetOn(), ctl.Snapshot().Permits)
+	// Output:
+	// true false
+	// true 1
+}

@@ -20,7 +20,7 @@
 // the same tables, and prints the median ratio of their goodputs with its
 // 95% confidence interval:
 //
-//	go run ./integration/cmd/contention -more -cells "1,024 accounts" -paired 60 -duration 500ms -strategies "retrysql default,hot keys + fleet gate"
+//	go run ./integration/cmd/contention -more -cells "cold with" -paired 40 -duration 1s -strategies "retrysql default,admission hot keys"
 package main
 
 import (
