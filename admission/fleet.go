@@ -93,7 +93,8 @@ type gateWindow struct {
 const fleetJoin = 0.05
 
 // wantsLook reports whether the gate, off after the window w (abort
-// fraction f), would turn on if the fleet's gate were in use.
+// fraction f), would turn on if the fleet's gate were in use: the aborts
+// that let a process join.
 func (s fleetState) wantsLook(w window, f float64) bool {
 	return !s.on && f >= fleetJoin && w.aborts >= 2
 }
@@ -117,7 +118,7 @@ func (s fleetState) next(w window, f, target float64, floor bool, now time.Time)
 		// gate (w.seen): one left outside takes most of the commits.
 		back := s.calmOff && floor && over
 		join := w.seen || floor && (back || !now.Before(s.offUntil))
-		if join && f >= fleetJoin && w.aborts >= 2 {
+		if join && s.wantsLook(w, f) {
 			s.on, s.slots, s.strikes, s.calm, s.hold, s.holdNext, s.probed, s.waited = true, 1, 0, 0, fleetFirstProbe, 2*fleetFirstProbe, false, false
 		}
 		return s
