@@ -133,7 +133,7 @@ func (t *txSite) commitChecked(commit func() error, proof commitProof, ask func(
 	err := t.facts.end(true, commit)
 	if err == nil {
 		if t.checkDB != nil {
-			t.check.committed(t.op.Context, t.checkDB)
+			t.check.committed(ownStatements(t.op.Context), t.checkDB)
 		}
 		return nil
 	}
@@ -146,7 +146,7 @@ func (t *txSite) commitChecked(commit func() error, proof commitProof, ask func(
 	}
 	db, done := ask()
 	defer done()
-	switch resolve(t.op.Context, db, t.check, proof) {
+	switch resolve(ownStatements(t.op.Context), db, t.check, proof) {
 	case isCommitted:
 		t.settled(true, res)
 		return nil

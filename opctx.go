@@ -55,6 +55,19 @@ func opOf(ctx context.Context) *opCtx {
 	return o
 }
 
+// ownStatements returns ctx for the statements an operation runs on its
+// own account, beside its attempts (the commit check's looks and its
+// cleanup): under it, a retrysql handle makes single attempts, because the
+// operation paces those statements itself (the commit check looks again,
+// less and less often) and one operation is one loop. Statements outside
+// a transaction report nothing to the operation.
+func ownStatements(ctx context.Context) context.Context {
+	if opOf(ctx) != nil {
+		return ctx
+	}
+	return &opCtx{Context: ctx}
+}
+
 // startAttempt forgets what the previous attempt reported.
 func (o *opCtx) startAttempt() {
 	o.connectFailed.Store(false)

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -16,8 +17,10 @@ import (
 // forwards the next COMMIT a client sends, waits for the server's answer
 // and drops it, closing both connections: the transaction committed, and
 // its client cannot know. Armed with loseCommit, it drops the next COMMIT
-// and closes both connections: the server never sees it, and rolls the
-// transaction back. Other traffic passes untouched.
+// and closes the client's connection; the server's it closes lingerFor
+// later, as a server behind a cut network notices late: the server never
+// sees the COMMIT, keeps the transaction open (and its locks) for that
+// long, then rolls it back. Other traffic passes untouched.
 type cutProxy struct {
 	ln     net.Listener
 	target string
@@ -32,6 +35,10 @@ const (
 	loseAnswer = 1 + iota
 	loseCommit
 )
+
+// lingerFor is how long the server's session outlives its client's
+// connection after loseCommit.
+const lingerFor = 300 * time.Millisecond
 
 // newCutProxy starts a proxy to target (host:port), stopped when the test
 // ends.
@@ -110,8 +117,10 @@ func (p *cutProxy) accept() {
 						server.Write(buf[:n])
 						return
 					case loseCommit:
-						end()
+						client.Close()
 						p.signal()
+						time.Sleep(lingerFor)
+						server.Close()
 						return
 					}
 				}
