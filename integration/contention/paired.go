@@ -26,7 +26,13 @@ type PairedResult struct {
 	// are the hot workers', and these the cold ones'.
 	ColdRatio, ColdLo95, ColdHi95     float64
 	ColdOffPerSecond, ColdOnPerSecond float64
-	GivenUp, Violations               int // over every phase of both
+	// P99Ratio is the median, over the pairs, of the on phase's p99
+	// latency (of the hot workers' committed transfers, from their start)
+	// divided by the off phase's, bounded by P99Lo95 and P99Hi95; OffP99
+	// and OnP99 are the p99 of every phase of each pooled.
+	P99Ratio, P99Lo95, P99Hi95 float64
+	OffP99, OnP99              time.Duration
+	GivenUp, Violations        int // over every phase of both
 }
 
 // Paired compares two strategies on one cell (of one process) with the
@@ -59,11 +65,16 @@ func Paired(ctx context.Context, dsns DSNs, c Cell, off, on Strategy, phase time
 		all                  workload.Result
 		ratios, offs, ons    []float64
 		cRatios, cOffs, cOns []float64
+		p99Ratios            []float64
+		pooled               [2][]time.Duration // every phase's hot latencies, [off, on]
 		worker               int // numbers the workers of every phase apart: distinct transfer ids
 	)
 	all.Outcomes = map[int64]workload.Outcome{}
 	// run runs a phase of strategy i and returns its goodputs: the hot
-	// workers' (all of them without cold ones) and the cold ones'.
+	// workers' (all of them without cold ones) and the cold ones'; it
+	// keeps the hot workers' latencies in pooled[i] and the phase's p99 of
+	// them in p99[i].
+	var p99 [2]time.Duration
 	run := func(i int) ([2]float64, error) {
 		db := offDB
 		if i == 1 {
@@ -85,7 +96,11 @@ func Paired(ctx context.Context, dsns DSNs, c Cell, off, on Strategy, phase time
 		// strategy with long waits would otherwise be charged their
 		// drain, a large part of a short phase.
 		var n [2]float64
+		var hot []time.Duration
 		for _, tm := range res.Timeline {
+			if !tm.Cold {
+				hot = append(hot, tm.Latency)
+			}
 			if tm.Start+tm.Latency <= phase {
 				if tm.Cold {
 					n[1]++
@@ -94,6 +109,8 @@ func Paired(ctx context.Context, dsns DSNs, c Cell, off, on Strategy, phase time
 				}
 			}
 		}
+		pooled[i] = append(pooled[i], hot...)
+		p99[i] = percentile(hot, 99)
 		return [2]float64{n[0] / phase.Seconds(), n[1] / phase.Seconds()}, nil
 	}
 	// One phase of each first, to warm the pools and the caches.
@@ -102,6 +119,7 @@ func Paired(ctx context.Context, dsns DSNs, c Cell, off, on Strategy, phase time
 			return PairedResult{}, err
 		}
 	}
+	pooled = [2][]time.Duration{}
 	rng := rand.New(rand.NewPCG(seed, 7))
 	for range pairs {
 		first := rng.IntN(2)
@@ -113,6 +131,9 @@ func Paired(ctx context.Context, dsns DSNs, c Cell, off, on Strategy, phase time
 		}
 		if g[0][0] > 0 {
 			ratios = append(ratios, g[1][0]/g[0][0])
+		}
+		if p99[0] > 0 && p99[1] > 0 {
+			p99Ratios = append(p99Ratios, float64(p99[1])/float64(p99[0]))
 		}
 		offs, ons = append(offs, g[0][0]), append(ons, g[1][0])
 		if c.ColdWorkers > 0 {
@@ -134,7 +155,19 @@ func Paired(ctx context.Context, dsns DSNs, c Cell, off, on Strategy, phase time
 	r.ColdRatio, r.ColdLo95, r.ColdHi95 = MedianCI(cRatios)
 	r.ColdOffPerSecond, _, _ = MedianCI(cOffs)
 	r.ColdOnPerSecond, _, _ = MedianCI(cOns)
+	r.P99Ratio, r.P99Lo95, r.P99Hi95 = MedianCI(p99Ratios)
+	r.OffP99, r.OnP99 = percentile(pooled[0], 99), percentile(pooled[1], 99)
 	return r, nil
+}
+
+// percentile returns the p-th percentile (0..100) of ds, sorting it in
+// place; 0 when it is empty.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	return ds[int(float64(len(ds)-1)*p/100)]
 }
 
 // MedianCI returns the median of xs and a distribution-free 95% confidence

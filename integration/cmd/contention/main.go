@@ -159,8 +159,10 @@ func paired(ctx context.Context, dsns contention.DSNs, cells []contention.Cell, 
 	fmt.Printf("Pairs of %v phases; goodput of %q ÷ that of %q, median and 95%% confidence interval.\n\n", phase, strategies[1].Name, strategies[0].Name)
 	fmt.Println("In cells with cold workers beside hot ones, the first figures are the hot workers', the cold columns the cold ones'.")
 	fmt.Println()
-	fmt.Println("| cell | pairs | ratio (95% CI) | off committed/s | on committed/s | cold ratio (95% CI) | cold off/s | cold on/s | given up | violations |")
-	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Println("p99 ratio: the median over the pairs of the phases' p99 latencies (hot workers), on ÷ off; p99 off and on pool every phase of each.")
+	fmt.Println()
+	fmt.Println("| cell | pairs | ratio (95% CI) | off committed/s | on committed/s | cold ratio (95% CI) | cold off/s | cold on/s | p99 ratio (95% CI) | p99 off | p99 on | given up | violations |")
+	fmt.Println("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for i, c := range cells {
 		r, err := contention.Paired(ctx, dsns, c, strategies[0], strategies[1], phase, pairs, uint64(i+1))
 		if err != nil {
@@ -170,7 +172,8 @@ func paired(ctx context.Context, dsns contention.DSNs, cells []contention.Cell, 
 		if c.ColdWorkers > 0 {
 			cold = fmt.Sprintf("%.3f (%.3f–%.3f) | %.0f | %.0f |", r.ColdRatio, r.ColdLo95, r.ColdHi95, r.ColdOffPerSecond, r.ColdOnPerSecond)
 		}
-		fmt.Printf("| %s | %d | %.3f (%.3f–%.3f) | %.0f | %.0f | %s %d | %d |\n", r.Cell, r.Pairs, r.Ratio, r.Lo95, r.Hi95, r.OffPerSecond, r.OnPerSecond, cold, r.GivenUp, r.Violations)
+		fmt.Printf("| %s | %d | %.3f (%.3f–%.3f) | %.0f | %.0f | %s %.3f (%.3f–%.3f) | %v | %v | %d | %d |\n", r.Cell, r.Pairs, r.Ratio, r.Lo95, r.Hi95, r.OffPerSecond, r.OnPerSecond, cold,
+			r.P99Ratio, r.P99Lo95, r.P99Hi95, r.OffP99.Round(time.Millisecond), r.OnP99.Round(time.Millisecond), r.GivenUp, r.Violations)
 	}
 	return nil
 }
