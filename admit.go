@@ -22,6 +22,9 @@ type admitter struct {
 	// The attempt under way.
 	permit admission.Permit
 	held   bool     // permit is held
+	// ranHeld says the attempt that ended last held a permit: its
+	// contention error is paced by the permits (txSite.paced).
+	ranHeld bool
 	keys   []uint64 // its first statement's keys (hotOnly), in keyBuf
 	keyBuf [maxKeys]uint64
 }
@@ -80,6 +83,7 @@ func (a *admitter) end(err error) {
 	if a.keys != nil {
 		a.ctl.Observe(a.keys, aborted || a.held && a.permit.Waited())
 	}
+	a.ranHeld = a.held
 	if a.held {
 		a.permit.Release(aborted)
 		a.held = false

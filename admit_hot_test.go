@@ -1,6 +1,7 @@
 package retrysql_test
 
 import (
+	"context"
 	"database/sql"
 	"sync/atomic"
 	"testing"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/retrysql/retrysql"
 	"github.com/retrysql/retrysql/admission"
+	"github.com/retrysql/retrysql/classify"
+	"github.com/retrysql/retrysql/strategy"
 )
 
 // TestAdmitHotOnly: under a controller that admits first attempts only
@@ -119,18 +122,65 @@ func TestAdmitHotOnlyOtherHandle(t *testing.T) {
 	}
 }
 
-// TestNoAdmissionByDefault: a handle has no admission controller unless
-// WithAdmission gives one (the contention benchmark's cells of cold work
-// beside hot did not meet the bar for turning it on by default; see
-// BENCHMARKS.md).
-func TestNoAdmissionByDefault(t *testing.T) {
-	db := openFake(t, newFake(nil))
+// TestAdmissionByDefault: each retrysql handle has a controller of its
+// own with DefaultAdmission's settings (only what contends waits, no
+// fleet); WithAdmission(nil) turns it off; a Retrier of NewRetrier and the
+// shared one have none. Under it, a transaction that does not contend runs
+// without a permit, and one that aborted is replayed at once under one.
+func TestAdmissionByDefault(t *testing.T) {
+	d := newFake(nil)
+	db, other := openFake(t, d), openFake(t, newFake(nil))
 	r, _ := retrysql.RetrierOf(db)
-	if r.Admission() != nil || retrysql.SharedRetrier().Admission() != nil {
-		t.Fatal("admission on by default")
+	r2, _ := retrysql.RetrierOf(other)
+	ctl := r.Admission()
+	switch {
+	case ctl == nil:
+		t.Fatal("a handle without admission by default")
+	case !ctl.AdmitsHotOnly() || ctl.Fleet() != "" || !retrysql.DefaultAdmission().AdmitHotOnly || retrysql.DefaultAdmission().Fleet != "":
+		t.Fatalf("default controller: hot only %v, fleet %q; DefaultAdmission %+v", ctl.AdmitsHotOnly(), ctl.Fleet(), retrysql.DefaultAdmission())
+	case r2.Admission() == ctl:
+		t.Fatal("two handles share one default controller")
+	case retrysql.SharedRetrier().Admission() != nil:
+		t.Fatal("the shared Retrier has a controller")
 	}
-	r2, err := retrysql.NewRetrier()
-	if err != nil || r2.Admission() != nil {
-		t.Fatalf("NewRetrier: %v, %v", r2.Admission(), err)
+	if nr, err := retrysql.NewRetrier(); err != nil || nr.Admission() != nil {
+		t.Fatalf("NewRetrier: %v, %v", nr.Admission(), err)
+	}
+	off := openFake(t, newFake(nil), retrysql.WithAdmission(nil))
+	if r3, _ := retrysql.RetrierOf(off); r3.Admission() != nil {
+		t.Fatal("WithAdmission(nil) left a controller")
+	}
+
+	// A transaction aborts once on its first attempt, which ran without a
+	// permit (its rows were not hot): its replay waits the strategy's
+	// delay, then for a permit. One that aborts again under its permit is
+	// replayed at once: the permits pace it.
+	ms, err := strategy.NewFixed(time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var delays []time.Duration
+	onRetry := retrysql.WithOnRetry(func(e retrysql.Event) { delays = append(delays, e.Delay) })
+	var runs atomic.Int32
+	d.script = failN("exec", "UPDATE credit", 2, serialization)
+	if err := retrysql.RunInTx(t.Context(), db, nil, transfer(&runs), retrysql.WithStrategy(classify.Transient, ms), onRetry); err != nil || runs.Load() != 3 {
+		t.Fatalf("RunInTx: %v after %d runs; want success after 3", err, runs.Load())
+	}
+	if len(delays) != 2 || delays[0] != time.Millisecond || delays[1] != 0 {
+		t.Fatalf("delays before the replays %v, want [1ms 0]", delays)
+	}
+	if s := ctl.Snapshot(); s.Admitted != 2 || s.Inflight != 0 {
+		t.Fatalf("%+v: want both replays admitted", s)
+	}
+	// Another, whose rows never contended, runs without a permit.
+	before := ctl.Snapshot()
+	if err := retrysql.RunInTx(t.Context(), db, nil, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE cold")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if s := ctl.Snapshot(); s.Admitted != before.Admitted || s.Cold != before.Cold+1 {
+		t.Fatalf("%+v: want the cold transaction run without a permit", s)
 	}
 }

@@ -67,6 +67,7 @@ func newConnector(inner driver.Connector, drv driver.Driver, opts []Option) (dri
 // newHandle makes the handle of a connector, configured by opts.
 func newHandle(inner driver.Connector, opts []Option) (*handle, error) {
 	cfg := newConfig(scopeHandle)
+	cfg.admit = newDefaultAdmission()
 	if err := cfg.apply(opts); err != nil {
 		return nil, err
 	}

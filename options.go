@@ -120,6 +120,30 @@ func newConfig(sc scope) config {
 	return config{scope: sc, budget: b, breaker: br}
 }
 
+// DefaultAdmission returns the settings of the admission controller that
+// each retrysql handle has unless WithAdmission says otherwise: only what
+// contends waits (AdmitHotOnly), each handle on its own (no Fleet: a
+// default makes no tables in a user's database). Transactions whose rows
+// do not contend run as they would without admission; those that aborted,
+// and those whose first statement picks rows that recent attempts
+// contended on, take turns under an adaptive limit. A Retrier made by
+// NewRetrier, and the one that serves RunInTx on handles that are not
+// retrysql's (SharedRetrier), have none: one of them may serve several
+// databases, and a controller is one contention domain.
+func DefaultAdmission() admission.Settings {
+	return admission.Settings{AdmitHotOnly: true}
+}
+
+// newDefaultAdmission returns a controller with DefaultAdmission's
+// settings.
+func newDefaultAdmission() *admission.Controller {
+	ctl, err := admission.New(DefaultAdmission())
+	if err != nil {
+		panic(err) // constant settings, checked by the tests
+	}
+	return ctl
+}
+
 // build makes a Retrier of the configuration.
 func (c *config) build() *Retrier {
 	if b, ok := c.breaker.(*CircuitBreaker); ok && c.obs.log != nil {

@@ -246,8 +246,12 @@ func WithBreaker(b Breaker) Option {
 // database first (package admission; on PostgreSQL and MySQL/MariaDB
 // through pgx and go-sql-driver/mysql, which creates the tables
 // retrysql_gate_00 … _15, or retrysql_gate, the first time a process turns
-// it on). nil switches admission off (as it is by default): contention
-// errors then wait as their strategies say and draw from the budget.
+// it on). nil switches admission off: contention errors then wait as their
+// strategies say and draw from the budget.
+//
+// Each retrysql handle has a controller of its own by default, with
+// DefaultAdmission's settings (only what contends waits); a Retrier made
+// by NewRetrier has none.
 //
 // One Controller is one contention domain: give each database its own,
 // and share one between handles only when they reach the same rows.

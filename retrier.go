@@ -76,8 +76,9 @@ func (r *Retrier) Stats() Stats {
 	return s
 }
 
-// Admission returns the admission controller of RunInTx (WithAdmission),
-// or nil.
+// Admission returns the admission controller of RunInTx: WithAdmission's,
+// a handle's default (DefaultAdmission), or nil (WithAdmission(nil), or a
+// Retrier made by NewRetrier without WithAdmission).
 func (r *Retrier) Admission() *admission.Controller { return r.admit }
 
 // Idempotent returns a context that declares the work done with it

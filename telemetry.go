@@ -175,7 +175,8 @@ type Stats struct {
 	// one). It is a copy, free to modify.
 	RetriesByCode map[string]uint64
 	// Admission is the state of RunInTx's admission control (limit,
-	// queue, waits, escalations), nil without WithAdmission.
+	// queue, waits, escalations), nil without a controller
+	// (Retrier.Admission).
 	Admission *admission.Snapshot
 	// Breaker is the state of the circuit breaker: closed when there is
 	// none, or when it cannot tell (it has no State() BreakerState method).

@@ -36,8 +36,16 @@ func (t *txSite) funds() bool     { return true }
 func (t *txSite) atConnect() bool { return t.op.connectFailed.Load() }
 func (t *txSite) outer() bool     { return true }
 
-// paced: under admission, contention is paced by the permits.
-func (t *txSite) paced(res classify.Result) bool { return t.adm.ctl != nil && res.Contention }
+// paced: under admission, the contention error of an attempt that held a
+// permit is paced by the permits: its replay waits for one, not for a
+// delay. An attempt that ran without one (AdmitHotOnly's first attempt of
+// a transaction not found hot) fought others that hold none either: its
+// replay waits its strategy's delay, as without admission (a deadlock's
+// victim replayed at once can take its first row back before the survivor
+// takes it, and deadlock with it again), then for a permit.
+func (t *txSite) paced(res classify.Result) bool {
+	return t.adm.ctl != nil && res.Contention && t.adm.ranHeld
+}
 
 func (t *txSite) decide(ctx context.Context, p *policy, err error, res classify.Result) decision {
 	var ended *txEndedError

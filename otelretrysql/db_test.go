@@ -18,8 +18,12 @@ import (
 // The tests in this file provoke real errors on the local PostgreSQL and
 // MariaDB servers and check what the adapter records of them.
 
-// quick makes every retry wait 1ms, so that the delays recorded are exact.
+// quick makes every retry wait 1ms, so that the delays recorded are exact,
+// and turns admission off: under it (a handle's default) a contention
+// error is replayed at once, its permit pacing it (TestRealDeadlock runs
+// both).
 var quick = []retrysql.Option{
+	retrysql.WithAdmission(nil),
 	retrysql.WithStrategy(classify.TxAborted, strategy.Fixed{Interval: time.Millisecond}),
 	retrysql.WithStrategy(classify.Transient, strategy.Fixed{Interval: time.Millisecond}),
 	retrysql.WithStrategy(classify.ConnLost, strategy.Fixed{Interval: time.Millisecond}),

@@ -12,23 +12,58 @@ import (
 	"time"
 
 	"github.com/retrysql/retrysql"
+	"github.com/retrysql/retrysql/admission"
 	"github.com/retrysql/retrysql/otelretrysql"
 )
 
 // TestRealDeadlock: two transactions take the same two rows in opposite
 // orders on PostgreSQL; the server picks a victim (40P01), which RunInTx
 // replays. One operation with one retry is recorded, and the victim's
-// caller span carries the retry event.
+// caller span carries the retry event, after the strategy's delay or at
+// once (admitted says when).
 func TestRealDeadlock(t *testing.T) {
 	dsn := postgresDSN(t)
 	admin := openPlain(t, "pgx", dsn)
 	table := uniqueName(t, "deadlock")
 	execAll(t, admin, "CREATE TABLE "+table+" (id int PRIMARY KEY, v int)", "INSERT INTO "+table+" VALUES (1, 0), (2, 0)")
 	t.Cleanup(func() { admin.Exec("DROP TABLE IF EXISTS " + table) })
-	// A short deadlock_timeout, for this test's sessions only.
-	rec := newRecorder(t, otelretrysql.WithDBSystem("postgresql"))
-	db := rec.handle(t, "pgx", withOption(dsn, "deadlock_timeout=50ms"))
-	deadlock(t, rec, db, "UPDATE "+table+" SET v = v + 1 WHERE id = $1", "postgresql", "40P01")
+	admitted(t, func(t *testing.T, delay float64, opts ...retrysql.Option) {
+		// A short deadlock_timeout, for this test's sessions only.
+		rec := newRecorder(t, otelretrysql.WithDBSystem("postgresql"))
+		db := rec.handle(t, "pgx", withOption(dsn, "deadlock_timeout=50ms"), opts...)
+		deadlock(t, rec, db, "UPDATE "+table+" SET v = v + 1 WHERE id = $1", "postgresql", "40P01", delay)
+	})
+}
+
+// admitted runs test with admission off (each retry waits its strategy's
+// delay, 1ms), under the handle's default admission (the transactions'
+// rows were not hot, so their first attempts ran without permits: the
+// victim's replay waits the delay too, then takes a permit), and under a
+// controller that admits every attempt (the victim's replay waits for a
+// permit, not for a delay: 0).
+func admitted(t *testing.T, test func(t *testing.T, delay float64, opts ...retrysql.Option)) {
+	every := func() admission.Settings { return admission.Settings{} }
+	for _, c := range []struct {
+		name     string
+		delay    float64
+		settings func() admission.Settings // nil: admission off
+	}{
+		{"admission off", 0.001, nil},
+		{"default admission", 0.001, retrysql.DefaultAdmission},
+		{"every attempt admitted", 0, every},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.settings == nil {
+				test(t, c.delay)
+				return
+			}
+			ctl, err := admission.New(c.settings())
+			if err != nil {
+				t.Fatal(err)
+			}
+			test(t, c.delay, retrysql.WithAdmission(ctl))
+		})
+	}
 }
 
 // TestRealDeadlockMariaDB is TestRealDeadlock on MariaDB (or MySQL),
@@ -43,10 +78,12 @@ func TestRealDeadlockMariaDB(t *testing.T) {
 	table := uniqueName(t, "deadlock")
 	execAll(t, admin, "CREATE TABLE "+table+" (id INT PRIMARY KEY, v INT) ENGINE=InnoDB", "INSERT INTO "+table+" VALUES (1, 0), (2, 0)")
 	t.Cleanup(func() { admin.Exec("DROP TABLE IF EXISTS " + table) })
-	rec := newRecorder(t, otelretrysql.WithDBSystem("mariadb"))
-	// A lock wait that is not a deadlock fails in 5s rather than 50s.
-	db := rec.handle(t, "mysql", dsn+sep(dsn)+"innodb_lock_wait_timeout=5")
-	deadlock(t, rec, db, "UPDATE "+table+" SET v = v + 1 WHERE id = ?", "mariadb", "1213")
+	admitted(t, func(t *testing.T, delay float64, opts ...retrysql.Option) {
+		rec := newRecorder(t, otelretrysql.WithDBSystem("mariadb"))
+		// A lock wait that is not a deadlock fails in 5s rather than 50s.
+		db := rec.handle(t, "mysql", dsn+sep(dsn)+"innodb_lock_wait_timeout=5", opts...)
+		deadlock(t, rec, db, "UPDATE "+table+" SET v = v + 1 WHERE id = ?", "mariadb", "1213", delay)
+	})
 }
 
 // sep returns what joins a parameter to dsn: "?" or "&".
@@ -60,11 +97,11 @@ func sep(dsn string) string {
 // deadlock runs two transfers on db that update rows 1 and 2 with update
 // (its parameter the row's id) in opposite orders, each holding its first
 // row until the other holds its own, then checks that the server's
-// deadlock errors, code, were replayed and recorded as such: one retry at
-// least, and as many as the runs beyond the first of each transfer (the
-// victim's replay may take its first row before the survivor, and
-// deadlock again).
-func deadlock(t *testing.T, rec *recorder, db *sql.DB, update, system, code string) {
+// deadlock errors, code, were replayed and recorded as such, each after
+// delay (seconds): one retry at least, and as many as the runs beyond the
+// first of each transfer (the victim's replay may take its first row
+// before the survivor, and deadlock again).
+func deadlock(t *testing.T, rec *recorder, db *sql.DB, update, system, code string, delay float64) {
 	t.Helper()
 	db.SetMaxOpenConns(2)
 	var held sync.WaitGroup // both hold their first row before either takes its second
@@ -107,12 +144,12 @@ func deadlock(t *testing.T, rec *recorder, db *sql.DB, update, system, code stri
 	attrs := "db.system.name=" + system + ",retrysql.outcome=success,retrysql.place=transaction"
 	expect(t, rec.collect(t), map[string]map[string]string{
 		otelretrysql.MetricRetries:    {attrs: fmt.Sprintf("count=%d sum=%d", retried, retries)},
-		otelretrysql.MetricRetryDelay: {attrs: fmt.Sprintf("count=%d sum=%g", retried, float64(retries)*0.001)},
+		otelretrysql.MetricRetryDelay: {attrs: fmt.Sprintf("count=%d sum=%g", retried, float64(retries)*delay)},
 	})
 	var deadlocks int
 	for _, e := range events(rec.finished(t, "caller")) {
 		if strings.HasPrefix(e, "retrysql.retry db.response.status_code="+code+",retrysql.attempt=") &&
-			strings.HasSuffix(e, ",retrysql.delay=0.001,retrysql.error.class=tx-aborted,retrysql.place=transaction") {
+			strings.HasSuffix(e, fmt.Sprintf(",retrysql.delay=%g,retrysql.error.class=tx-aborted,retrysql.place=transaction", delay)) {
 			deadlocks++
 		}
 	}
