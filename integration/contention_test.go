@@ -117,7 +117,7 @@ func TestContentionPaired(t *testing.T) {
 	var off, on contention.Strategy
 	for _, s := range append(contention.Strategies(), contention.FleetStrategies()...) {
 		switch s.Name {
-		case "retrysql default":
+		case "retrysql, admission off":
 			off = s
 		case "admission hot keys + fleet gate":
 			on = s

@@ -16,9 +16,9 @@ import (
 
 // modeColors are the modes' colours in the chart, by key.
 var modeColors = map[string]color.Color{
-	"plain":     color.RGBA{R: 0x88, G: 0x88, B: 0x88, A: 0xff},
-	"retrysql":  color.RGBA{R: 0xd9, G: 0x5f, B: 0x02, A: 0xff},
-	"admission": color.RGBA{R: 0x1b, G: 0x77, B: 0xb4, A: 0xff},
+	"plain":    color.RGBA{R: 0x88, G: 0x88, B: 0x88, A: 0xff},
+	"backoff":  color.RGBA{R: 0xd9, G: 0x5f, B: 0x02, A: 0xff},
+	"retrysql": color.RGBA{R: 0x1b, G: 0x77, B: 0xb4, A: 0xff},
 }
 
 // writeChart draws, for each mode, its committed transfers' latency by

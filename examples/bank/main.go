@@ -4,7 +4,8 @@
 // orders, so contention makes deadlocks). It runs the same workload three
 // times, side by side: through the plain driver, as an application without
 // retrysql would (every such failure is an error it must handle), through
-// retrysql.RunInTx with its defaults, and with admission control. It shows
+// retrysql.RunInTx with admission control off (backoff alone), and with
+// retrysql's defaults (admission control for what contends). It shows
 // each as it runs, then one table, and checks after each that no transfer
 // was lost or applied twice.
 //
@@ -30,10 +31,12 @@ import (
 	"os/signal"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	_ "github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -66,13 +69,13 @@ type mode struct {
 	key, title string
 	about      string // what it is, one line
 	retrysql   bool   // through a retrysql handle
-	admission  bool
+	noAdmit    bool   // admission control off (WithAdmission(nil))
 }
 
 var modes = []mode{
 	{key: "plain", title: "plain driver", about: "each transfer runs once; every deadlock or serialization failure is an error the application sees"},
-	{key: "retrysql", title: "retrysql defaults", retrysql: true, about: "retrysql.RunInTx: a transfer the server aborted runs again, after a backoff of 2–200ms"},
-	{key: "admission", title: "retrysql + admission", retrysql: true, admission: true, about: "RunInTx with WithAdmission: an adaptive limit on the transfers running at once, oldest first"},
+	{key: "backoff", title: "retrysql, admission off", retrysql: true, noAdmit: true, about: "RunInTx with WithAdmission(nil): a transfer the server aborted runs again, after a backoff of 2–200ms"},
+	{key: "retrysql", title: "retrysql defaults", retrysql: true, about: "retrysql.RunInTx as it comes: transfers on rows that contend take turns under an adaptive limit, oldest first"},
 }
 
 // outcome is what one mode did.
@@ -100,15 +103,15 @@ func run(ctx context.Context, out io.Writer, args []string) error {
 	accounts := fs.Int("accounts", 8, "number of accounts; fewer means more contention")
 	workers := fs.Int("workers", 16, "goroutines making transfers")
 	duration := fs.Duration("duration", 5*time.Second, "how long each mode makes transfers")
-	modeList := fs.String("modes", "plain,retrysql,admission", "the modes to run, in order, comma-separated: plain (the driver alone), retrysql (its defaults), admission (with admission control)")
+	modeList := fs.String("modes", "plain,backoff,retrysql", "the modes to run, in order, comma-separated: plain (the driver alone), backoff (retrysql with admission control off), retrysql (its defaults, admission control for what contends)")
 	chartPath := fs.String("chart", "", "write a chart of each mode's latencies and committed/s to this file (.svg or .png)")
 	prefix := fs.String("prefix", defaultPrefix, "prefix of the demo's two tables, <prefix>accounts and <prefix>ledger")
 	drop := fs.Bool("drop", false, "drop the demo's tables (only if it created them) and exit")
 	fs.Usage = func() {
 		fmt.Fprint(out, `Usage: go run ./examples/bank [flags]
 
-Runs the same bank transfers through the plain driver, through retrysql's
-defaults and with admission control, one after the other, and prints one
+Runs the same bank transfers through the plain driver, through retrysql with
+admission control off and with its defaults, one after the other, and prints one
 table comparing them. It works only in tables of its own (-prefix), which it
 creates and marks; it refuses to touch tables of those names it did not make.
 
@@ -248,7 +251,7 @@ func parseModes(s string) ([]mode, error) {
 		k = strings.TrimSpace(k)
 		i := slices.IndexFunc(modes, func(m mode) bool { return m.key == k })
 		if i < 0 {
-			return nil, fmt.Errorf("-modes: no mode %q; the modes are plain, retrysql and admission", k)
+			return nil, fmt.Errorf("-modes: no mode %q; the modes are plain, backoff and retrysql", k)
 		}
 		if slices.ContainsFunc(chosen, func(m mode) bool { return m.key == k }) {
 			return nil, fmt.Errorf("-modes: %q given twice", k)
@@ -282,12 +285,8 @@ func runMode(ctx context.Context, out io.Writer, t target, m mode, cfg workload.
 		err error
 	)
 	switch {
-	case m.admission:
-		ctl, aerr := admission.New(admission.Settings{})
-		if aerr != nil {
-			return o, aerr
-		}
-		db, err = retrysql.Open(t.Driver, t.DSN, retrysql.WithAdmission(ctl))
+	case m.noAdmit:
+		db, err = retrysql.Open(t.Driver, t.DSN, retrysql.WithAdmission(nil))
 	case m.retrysql:
 		db, err = retrysql.Open(t.Driver, t.DSN)
 	default:
@@ -473,9 +472,18 @@ func verdict(c workload.Check) string {
 
 // table prints one row per mode.
 func table(out io.Writer, outs []outcome) {
-	const row = "  %-20s  %11s  %10s  %7s  %6s  %6s  %6s  %11s  %s\n"
+	titles := make([]string, len(outs))
+	width := 0
+	for i, o := range outs {
+		titles[i] = o.mode.title
+		if o.canceled {
+			titles[i] += " (cut)"
+		}
+		width = max(width, utf8.RuneCountInString(titles[i]))
+	}
+	row := "  %-" + strconv.Itoa(width) + "s  %11s  %10s  %7s  %6s  %6s  %6s  %11s  %s\n"
 	fmt.Fprintf(out, row, "", "committed/s", "app errors", "retries", "p50", "p99", "max", "runs/commit", "invariants")
-	for _, o := range outs {
+	for i, o := range outs {
 		runs := "–"
 		if o.res.Committed > 0 {
 			runs = fmt.Sprintf("%.2f", float64(o.res.Runs)/float64(o.res.Committed))
@@ -484,11 +492,7 @@ func table(out io.Writer, outs []outcome) {
 		if o.mode.retrysql {
 			retries = count(int64(o.stats.Retries))
 		}
-		title := o.mode.title
-		if o.canceled {
-			title += " (cut)"
-		}
-		fmt.Fprintf(out, row, title, count(int64(o.res.PerSecond()+0.5)), count(o.errors), retries,
+		fmt.Fprintf(out, row, titles[i], count(int64(o.res.PerSecond()+0.5)), count(o.errors), retries,
 			chart.Short(o.res.Percentile(50)), chart.Short(o.res.Percentile(99)), chart.Short(o.res.Percentile(100)), runs, verdict(o.check))
 	}
 }
@@ -522,9 +526,9 @@ func conclude(out io.Writer, outs []outcome, workers, accounts int) {
 		switch outs[i].mode.key {
 		case "plain":
 			plain = &outs[i]
-		case "retrysql":
+		case "backoff":
 			def = &outs[i]
-		case "admission":
+		case "retrysql":
 			adm = &outs[i]
 		}
 	}
@@ -539,12 +543,12 @@ func conclude(out io.Writer, outs []outcome, workers, accounts int) {
 		lines = append(lines, l)
 	}
 	if def != nil && def.res.Committed > 0 {
-		lines = append(lines, fmt.Sprintf("Under retrysql's defaults the slowest transfers (p99 %s, max %s) are those aborted again and again: with %d workers on %d accounts, %s of %s transfers ran more than once, the unluckiest %d times, each time after a backoff of 2–200ms.",
+		lines = append(lines, fmt.Sprintf("With admission off the slowest transfers (p99 %s, max %s) are those aborted again and again: with %d workers on %d accounts, %s of %s transfers ran more than once, the unluckiest %d times, each time after a backoff of 2–200ms.",
 			chart.Short(def.res.Percentile(99)), chart.Short(def.res.Percentile(100)), workers, accounts, count(def.retried), count(int64(def.res.Committed)), def.maxRuns))
 	}
 	if adm != nil && adm.stats.Admission != nil && adm.res.Committed > 0 {
 		a := adm.stats.Admission
-		l := fmt.Sprintf("Admission let %.1f transfers run at once on average (its limit adapts, up to %d) and the others wait, oldest first", adm.meanLimit, a.MaxLimit)
+		l := fmt.Sprintf("retrysql's defaults found the rows hot and let %.1f transfers run at once on average (the limit adapts, up to %d), the others waiting, oldest first", adm.meanLimit, a.MaxLimit)
 		if def != nil && def.res.Committed > 0 {
 			l += fmt.Sprintf(": p50 %s → %s, p99 %s → %s, max %s → %s, runs per commit %.2f → %.2f, committed/s %s → %s.",
 				chart.Short(def.res.Percentile(50)), chart.Short(adm.res.Percentile(50)),

@@ -73,9 +73,9 @@ func TestDemo(t *testing.T) {
 			s := out.String()
 			for _, want := range []string{
 				"will create " + prefix + "accounts and " + prefix + "ledger",
-				"[1/3] plain driver", "[3/3] retrysql + admission",
+				"[1/3] plain driver", "[2/3] retrysql, admission off", "[3/3] retrysql defaults",
 				"committed/s  app errors", "runs/commit  invariants",
-				"plain driver ", "retrysql defaults ", "retrysql + admission ",
+				"plain driver ", "retrysql, admission off ", "retrysql defaults ",
 				"runs/commit  runs of the transaction function", "failed yet written",
 				"chart written to " + chart,
 			} {

@@ -172,7 +172,7 @@ func Admission(name string, s admission.Settings) Strategy {
 // given up.
 const MaxAttempts = 100
 
-// static is a strategy of delays alone (admission off, as by default).
+// static is a strategy of delays alone (admission off).
 func static(name string, s strategy.Strategy) Strategy {
 	return Strategy{Name: name, Runner: func(Cell) workload.Runner {
 		return workload.RunInTx(retrysql.WithStrategy(classify.TxAborted, s), retrysql.WithMaxAttempts(MaxAttempts), retrysql.WithAdmission(nil))
@@ -198,6 +198,8 @@ func Strategies() []Strategy {
 		static("decorrelated 2ms–200ms", strategy.Decorrelated{Initial: 2 * ms, Max: 200 * ms}),
 		static("full jitter 1ms–50ms", strategy.FullJitter{Initial: ms, Max: 50 * ms, Base: 2}),
 		static("decorrelated 1ms–50ms", strategy.Decorrelated{Initial: ms, Max: 50 * ms}),
+		{Name: "retrysql, admission off", Runner: func(Cell) workload.Runner { return workload.RunInTx(retrysql.WithAdmission(nil)) }},
+		// As it comes: admission for what contends (DefaultAdmission).
 		{Name: "retrysql default", Runner: func(Cell) workload.Runner { return workload.RunInTx() }},
 		Admission("retrysql admission", admission.Settings{}),
 		HotDomain(),
