@@ -21,12 +21,12 @@ type admitter struct {
 
 	// The attempt under way.
 	permit admission.Permit
-	held   bool     // permit is held
+	held   bool // permit is held
 	// ranHeld says the attempt that ended last held a permit: its
 	// contention error is paced by the permits (txSite.paced).
 	ranHeld bool
-	keys   []uint64 // its first statement's keys (hotOnly), in keyBuf
-	keyBuf [maxKeys]uint64
+	keys    []uint64 // its first statement's keys (hotOnly), in keyBuf
+	keyBuf  [maxKeys]uint64
 }
 
 // admitFor puts the RunInTx of t under ctl, unless ctx already holds a

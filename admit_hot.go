@@ -178,11 +178,10 @@ func (t *txSite) firstStatement(ctx context.Context, query string, args []driver
 	a := &t.adm
 	if a.hotOnly && ctx.Value(ownStatement{}) == nil {
 		a.keys = statementKeys(a.keyBuf[:0], query, args)
-		site := a.site
-		if a.aborts > 0 {
-			site = 0 // the site's record is of first attempts
-		}
-		if hot := a.ctl.Hot(site, a.keys); hot && !a.held {
+		// A replay holds its permit already; its keys are counted when it
+		// ends (Observe). Hot judges first attempts, and keeps the site's
+		// record of them.
+		if a.aborts == 0 && a.ctl.Hot(a.site, a.keys) && !a.held {
 			if err := a.hold(ctx); err != nil {
 				return err
 			}

@@ -14,11 +14,12 @@
 // [RunInTx] and [RunInTxValue] replay whole transactions: on a deadlock, a
 // serialization failure, a lock timeout or a connection lost before
 // COMMIT, and never after a COMMIT whose outcome is unknown
-// ([ErrAmbiguousCommit]). Under contention, admission control
-// ([WithAdmission], package admission) runs them (or only those that
-// contend) under an adaptive concurrency limit, oldest first, and lets the
-// processes of a fleet take turns through the database. [Do] and [DoValue] run any
-// other operation with the same loop, budget and breaker.
+// ([ErrAmbiguousCommit]). Under contention, admission control (on by
+// default for what contends, [DefaultAdmission]; [WithAdmission], package
+// admission) runs them under an adaptive concurrency limit, oldest first,
+// and can let the processes of a fleet take turns through the database.
+// [Do] and [DoValue] run any other operation with the same loop, budget
+// and breaker.
 //
 // # Where a retry may happen
 //

@@ -264,6 +264,42 @@ func ExampleWithAdmission() {
 	// Output: <nil> 3 0
 }
 
+func ExampleDefaultAdmission() {
+	// Every retrysql handle has a controller of its own by default: only
+	// what contends waits for a permit.
+	d := newFlaky("UPDATE accounts SET balance = balance + 10 WHERE id = 2", deadlockError, deadlockError)
+	c, err := retrysql.NewConnector(d.connector())
+	if err != nil {
+		panic(err)
+	}
+	db := sql.OpenDB(c)
+	defer db.Close()
+	r, _ := retrysql.RetrierOf(db)
+	ctl := r.Admission()
+	fmt.Println(ctl.AdmitsHotOnly(), retrysql.DefaultAdmission().AdmitHotOnly)
+
+	transfer := func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE accounts SET balance = balance - 10 WHERE id = 1"); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE accounts SET balance = balance + 10 WHERE id = 2")
+		return err
+	}
+	// The first attempt ran without a permit (its rows had not contended)
+	// and deadlocked: the replays wait for permits.
+	err = retrysql.RunInTx(context.Background(), db, nil, transfer)
+	s := ctl.Snapshot()
+	fmt.Println(err, s.Admitted, s.Cold)
+
+	// WithAdmission(nil) turns it off, here for one call.
+	err = retrysql.RunInTx(context.Background(), db, nil, transfer, retrysql.WithAdmission(nil))
+	fmt.Println(err, ctl.Snapshot().Admitted)
+	// Output:
+	// true true
+	// <nil> 2 1
+	// <nil> 2
+}
+
 // flaky is the examples' driver. Every statement succeeds (a query returns
 // one row, 42) but those of query fail, with errs in turn.
 type flaky struct {

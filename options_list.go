@@ -229,25 +229,25 @@ func WithBreaker(b Breaker) Option {
 
 // WithAdmission puts RunInTx under the admission control of ctl (see
 // package admission; the zero Controller has its default settings). Each
-// attempt of a transaction run by
-// RunInTx with this Retrier (or on this handle) that ctl admits holds one
-// of ctl's permits until its COMMIT or ROLLBACK, waiting for it oldest
-// transaction first: every attempt, or with Settings.AdmitHotOnly only
-// those of transactions that aborted or whose first
-// statement picks hot rows, waiting for it at that statement, before
-// sending it (or before BEGIN, when most first attempts of the same fn
-// were hot). A contention error (deadlock, serialization failure, lock
-// not available, lock wait timeout) is retried without a delay and
-// without drawing from the budget, since the permits pace the retries, and
-// a transaction aborted ctl.EscalateAfter() times runs its next attempts
-// alone. Other errors keep their strategies and the budget. Statements
-// outside RunInTx are not admitted. With Settings.Fleet, an admitted
-// attempt may take the fleet gate in the
-// database first (package admission; on PostgreSQL and MySQL/MariaDB
-// through pgx and go-sql-driver/mysql, which creates the tables
-// retrysql_gate_00 … _15, or retrysql_gate, the first time a process turns
-// it on). nil switches admission off: contention errors then wait as their
-// strategies say and draw from the budget.
+// attempt of a transaction run by RunInTx with this Retrier (or on this
+// handle) that ctl admits holds one of ctl's permits until its COMMIT or
+// ROLLBACK, waiting for it oldest transaction first: every attempt, or
+// with Settings.AdmitHotOnly only those of transactions that aborted or
+// whose first statement picks hot rows, waiting for it at that statement,
+// before sending it (or before BEGIN, when most first attempts of the same
+// fn were hot). A contention error (deadlock, serialization failure, lock
+// not available, lock wait timeout) of an attempt that held a permit is
+// retried without a delay and without drawing from the budget, since the
+// permits pace the retries; one that ran without a permit waits its
+// strategy's delay first, then for a permit. A transaction aborted
+// ctl.EscalateAfter() times runs its next attempts alone. Other errors
+// keep their strategies and the budget. Statements outside RunInTx are not
+// admitted. With Settings.Fleet, an admitted attempt may take the fleet
+// gate in the database first (package admission; on PostgreSQL and
+// MySQL/MariaDB through pgx and go-sql-driver/mysql, which creates the
+// tables retrysql_gate_00 … _15, or retrysql_gate, the first time a
+// process turns it on). nil switches admission off: contention errors
+// then wait as their strategies say and draw from the budget.
 //
 // Each retrysql handle has a controller of its own by default, with
 // DefaultAdmission's settings (only what contends waits); a Retrier made

@@ -93,17 +93,18 @@ func handleOf(db TxBeginner) TxBeginner {
 // transaction; options change the policy for this call (the options valid
 // for one RunInTx call are listed in the package documentation).
 //
-// Under admission control (WithAdmission, on the handle, its Retrier or
-// the call), an attempt the controller admits first waits for one of its
-// permits, oldest transaction first, and holds it until its COMMIT or
-// ROLLBACK has returned: every attempt, or with AdmitHotOnly the attempts
-// of a transaction that aborted and those whose first statement picks
-// rows that recent attempts contended on (the wait is then at that
+// Under admission control (a retrysql handle's default, DefaultAdmission;
+// WithAdmission on the handle, its Retrier or the call), an attempt the
+// controller admits first waits for one of its permits, oldest
+// transaction first, and holds it until its COMMIT or ROLLBACK has
+// returned: every attempt, or with AdmitHotOnly (the default's) the
+// attempts of a transaction that aborted and those whose first statement
+// picks rows that recent attempts contended on (the wait is then at that
 // statement, before it is sent, or before BEGIN if most first attempts of
-// the same fn were hot).
-// Contention errors are replayed without a delay (the permits pace them)
-// and without drawing from the budget. The wait ends with ctx: RunInTx
-// then returns ctx's error, having run nothing more.
+// the same fn were hot). The contention error of an attempt that held a
+// permit is replayed without a delay (the permits pace it) and without
+// drawing from the budget. The wait ends with ctx: RunInTx then returns
+// ctx's error, having run nothing more.
 func RunInTx(ctx context.Context, db TxBeginner, opts *sql.TxOptions, fn func(ctx context.Context, tx *sql.Tx) error, options ...Option) error {
 	if fn == nil {
 		return errNilOp

@@ -33,7 +33,8 @@
 //
 // Two settings fit a controller to a whole handle, and to a fleet:
 //
-//   - AdmitHotOnly: only what contends waits. A transaction's first
+//   - AdmitHotOnly: only what contends waits (retrysql's default for
+//     its handles: retrysql.DefaultAdmission). A transaction's first
 //     attempt asks for a permit only if its first statement picks rows that
 //     recent attempts contended on (Hot, fed by Observe; hotkeys.go says
 //     how keys are scored); a transaction that aborted asks from then on.

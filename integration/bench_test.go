@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/retrysql/retrysql"
-	"github.com/retrysql/retrysql/admission"
 	"github.com/retrysql/retrysql/integration/contention"
 	"github.com/retrysql/retrysql/integration/dbtest"
 )
@@ -179,15 +178,11 @@ func uncontendedTx(b *testing.B, dialect string) (drv, dsn string, setup func(*s
 // openUncontended opens a handle on drv and dsn, with admission control
 // when on is true, closed when the benchmark ends.
 func openUncontended(b *testing.B, drv, dsn string, on bool) *sql.DB {
-	var opts []retrysql.Option
+	// On: a handle's default admission (only what contends waits). Off:
+	// WithAdmission(nil).
+	opts := []retrysql.Option{retrysql.WithAdmission(nil)}
 	if on {
-		// Admission as a service would turn it on for a handle: first
-		// attempts only when hot, the fleet gate.
-		ctl, err := admission.New(admission.Settings{AdmitHotOnly: true, Fleet: "bench"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		opts = append(opts, retrysql.WithAdmission(ctl))
+		opts = nil
 	}
 	db, err := retrysql.Open(drv, dsn, opts...)
 	if err != nil {

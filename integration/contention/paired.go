@@ -67,7 +67,7 @@ func Paired(ctx context.Context, dsns DSNs, c Cell, off, on Strategy, phase time
 		cRatios, cOffs, cOns []float64
 		p99Ratios            []float64
 		pooled               [2][]time.Duration // every phase's hot latencies, [off, on]
-		worker               int // numbers the workers of every phase apart: distinct transfer ids
+		worker               int                // numbers the workers of every phase apart: distinct transfer ids
 	)
 	all.Outcomes = map[int64]workload.Outcome{}
 	// run runs a phase of strategy i and returns its goodputs: the hot
