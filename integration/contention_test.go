@@ -117,7 +117,7 @@ func TestContentionPaired(t *testing.T) {
 	var off, on contention.Strategy
 	for _, s := range append(contention.Strategies(), contention.FleetStrategies()...) {
 		switch s.Name {
-		case "retrysql, admission off":
+		case "retrysql without admission":
 			off = s
 		case "admission hot keys + fleet gate":
 			on = s

@@ -198,7 +198,7 @@ func Strategies() []Strategy {
 		static("decorrelated 2ms–200ms", strategy.Decorrelated{Initial: 2 * ms, Max: 200 * ms}),
 		static("full jitter 1ms–50ms", strategy.FullJitter{Initial: ms, Max: 50 * ms, Base: 2}),
 		static("decorrelated 1ms–50ms", strategy.Decorrelated{Initial: ms, Max: 50 * ms}),
-		{Name: "retrysql, admission off", Runner: func(Cell) workload.Runner { return workload.RunInTx(retrysql.WithAdmission(nil)) }},
+		{Name: "retrysql without admission", Runner: func(Cell) workload.Runner { return workload.RunInTx(retrysql.WithAdmission(nil)) }},
 		// As it comes: admission for what contends (DefaultAdmission).
 		{Name: "retrysql default", Runner: func(Cell) workload.Runner { return workload.RunInTx() }},
 		Admission("retrysql admission", admission.Settings{}),

@@ -15,12 +15,13 @@
 // always among the strategies to choose from. CONTENTION_CPUPROFILE=file
 // writes a CPU profile of the run (of this process, not its clients').
 //
-// With -paired N, each selected cell compares the first two selected
-// strategies (off, then on) in N pairs of phases of -duration each, on
+// With -paired N, each selected cell compares two strategies, the first
+// each of the first two texts of -strategies names (off, then on), in N
+// pairs of phases of -duration each, on
 // the same tables, and prints the median ratio of their goodputs with its
 // 95% confidence interval:
 //
-//	go run ./integration/cmd/contention -more -cells "cold with" -paired 40 -duration 1s -strategies "retrysql default,admission hot keys"
+//	go run ./integration/cmd/contention -more -cells "cold with" -paired 40 -duration 1s -strategies "retrysql without admission,retrysql default"
 package main
 
 import (
@@ -30,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +51,7 @@ func main() {
 	oracle := flag.String("fixed", "", "also run admission with these fixed limits, comma-separated (e.g. 1,2,4)")
 	checked := flag.Bool("commitcheck", false, "also run retrysql's default and admission with the commit check on")
 	pgxNative := flag.Bool("pgx", false, "also run retrysql's default and admission through pgxretry on a pgxpool, without database/sql (PostgreSQL cells of one process; -strategies \"retrysql default\" selects both kinds)")
-	pairs := flag.Int("paired", 0, "compare the first two selected strategies in this many pairs of phases of -duration on each selected cell, instead of the table")
+	pairs := flag.Int("paired", 0, "compare the strategies the first two texts of -strategies name (off, then on) in this many pairs of phases of -duration on each selected cell, instead of the table")
 	targets := flag.String("variants", "", "also run admission with these settings, comma-separated: t<abort target>q<queue threshold>w<min window>, e.g. t0.2q2w16,t0.2q-1w32")
 	flag.Parse()
 	if *d <= 0 || *reps < 1 {
@@ -109,11 +111,24 @@ func main() {
 			candidates = append(candidates, contention.Admission(fmt.Sprintf("admission t%g q%g w%d", v, q, w), set))
 		}
 	}
-	for _, s := range candidates {
+	if *pairs > 0 {
+		// Paired: the first strategy each text names, in the order given
+		// (off, then on).
 		for _, want := range strings.Split(*onlyS, ",") {
-			if strings.Contains(s.Name, want) {
-				strategies = append(strategies, s)
-				break
+			i := slices.IndexFunc(candidates, func(s contention.Strategy) bool {
+				return strings.Contains(s.Name, want) && !slices.ContainsFunc(strategies, func(t contention.Strategy) bool { return t.Name == s.Name })
+			})
+			if i >= 0 {
+				strategies = append(strategies, candidates[i])
+			}
+		}
+	} else {
+		for _, s := range candidates {
+			for _, want := range strings.Split(*onlyS, ",") {
+				if strings.Contains(s.Name, want) {
+					strategies = append(strategies, s)
+					break
+				}
 			}
 		}
 	}
