@@ -196,7 +196,11 @@ func (p Permit) release(aborted, counted bool) {
 		if aborted {
 			c.win.aborts++
 		}
-		c.win.latency += end.Sub(p.start)
+		d := end.Sub(p.start)
+		c.win.latency += d
+		if c.win.least == 0 || d < c.win.least {
+			c.win.least = d
+		}
 		if c.win.attempts >= max(c.s.MinWindow, 2*permits(c.st.limit)) || end.Sub(c.winStart) >= c.s.WindowTime {
 			c.closeWindow(end)
 		}
@@ -256,7 +260,7 @@ func (c *Controller) dispatch() {
 func (c *Controller) closeWindow(now time.Time) {
 	old := permits(c.st.limit)
 	floor := c.st.limit <= c.minLimit()
-	c.st = c.st.next(c.win, rule{target: c.s.TargetAbort, queue: c.s.QueueThreshold, lo: c.minLimit(), hi: c.maxLimit}, now)
+	c.st = c.st.next(c.win, rule{target: c.s.TargetAbort, queue: c.s.QueueThreshold, lo: c.minLimit(), hi: c.maxLimit, leastBase: c.s.Fleet != ""}, now)
 	if c.s.Fleet != "" && c.win.attempts > 0 {
 		// A process that saw its fleet's gate in use joins whatever its
 		// limit and backoff: one left outside takes more than its share

@@ -26,6 +26,13 @@ import "time"
 // the look: one process of 8 that had left the gate committed 5 times as
 // much as each of the 7 in it (PostgreSQL, 16 hot rows).
 //
+// Below the floor's reach, a fleet's process measures queueing against
+// the shortest attempt it has seen rather than the least window mean
+// (rule.leastBase): the others load the database from its first window
+// on, so a window of its own is never calm, and with the means 8
+// processes on MariaDB's 16 hot rows each took 24 ms as calm (an attempt
+// alone takes under 2 ms), saw no queue and ran 5 at once, 40 in all.
+//
 // K adapts, slowly: the abort fraction cuts it in proportion (DCTCP);
 // after fleetFirstProbe windows in which the gate made attempts wait
 // without aborts above the target, a slot is added, and each time such a

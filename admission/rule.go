@@ -20,6 +20,7 @@ type state struct {
 type window struct {
 	attempts, aborts int
 	latency          time.Duration // total
+	least            time.Duration // the shortest attempt
 	saturated        bool          // every permit was in use, or work waited
 	gate             gateWindow
 	seen             bool // the fleet's gate was seen in use (Controller.FleetSeen)
@@ -38,6 +39,9 @@ type rule struct {
 	target float64 // abort fraction tolerated
 	queue  float64 // queue estimate tolerated with aborts (negative: any)
 	lo, hi float64 // bounds of the limit
+	// leastBase takes the baseline from windows' shortest attempts
+	// rather than their means (a fleet's processes, see state.next).
+	leastBase bool
 }
 
 // next is the update rule: the state after a window.
@@ -47,11 +51,15 @@ func (s state) next(w window, r rule, now time.Time) state {
 	}
 	f := float64(w.aborts) / float64(w.attempts)
 	mean := w.latency / time.Duration(w.attempts)
+	calm := mean
+	if r.leastBase && w.least > 0 {
+		calm = w.least
+	}
 	switch {
-	case s.baseline == 0 || mean < s.baseline:
-		s.baseline = mean
+	case s.baseline == 0 || calm < s.baseline:
+		s.baseline = calm
 	default:
-		s.baseline += (mean - s.baseline) / 64 // re-baseline slowly
+		s.baseline += (calm - s.baseline) / 64 // re-baseline slowly
 	}
 	q := 0.0
 	if mean > 0 {
