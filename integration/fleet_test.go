@@ -124,17 +124,29 @@ func holdGate(spec string) {
 }
 
 // gateFleet returns a fleet name whose gate stripe is not the contention
-// harness's, so that no other test shares it.
-func gateFleet(t *testing.T) string {
+// harness's, so that no other test shares it; with n, the n-th such name
+// of a distinct stripe (a killed process's lock may outlive it by a few
+// milliseconds: a test that needs a free gate right after one that held
+// its own takes another).
+func gateFleet(t *testing.T, n ...int) string {
 	stripe := func(s string) uint32 {
 		h := fnv.New32a()
 		h.Write([]byte(s))
 		return h.Sum32() % admission.FleetStripes
 	}
+	want := 0
+	if len(n) > 0 {
+		want = n[0]
+	}
+	taken := map[uint32]bool{stripe("contention"): true}
 	for i := range 100 {
 		name := fmt.Sprintf("gate-test-%d", i)
-		if s := stripe(name); s != stripe("contention") {
-			return name
+		if s := stripe(name); !taken[s] {
+			if want == 0 {
+				return name
+			}
+			want--
+			taken[s] = true
 		}
 	}
 	t.Fatal("no fleet name")
@@ -179,8 +191,9 @@ func TestFleetGateSeenByOthers(t *testing.T) {
 	} {
 		for _, held := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/held=%v", c.name, held), func(t *testing.T) {
-				fleet := gateFleet(t)
+				fleet := gateFleet(t, 1) // free: not the held subtest's stripe
 				if held {
+					fleet = gateFleet(t)
 					startHolder(t, c.driver, c.dsn, fleet)
 				}
 				ctl, err := admission.New(admission.Settings{StartLimit: 4, MinWindow: 4, EscalateAfter: -1, Fleet: fleet})
