@@ -173,19 +173,27 @@ func mix(a, b uint64) uint64 {
 // transaction on a retrysql connection: it notes the statement's keys,
 // waits for a permit if the transaction is hot and has none, and takes the
 // fleet gate if the permit asks. gate runs a statement on the
-// transaction's connection.
-func (t *txSite) firstStatement(ctx context.Context, query string, args []driver.NamedValue, gate func(context.Context, string) error) error {
+// transaction's connection. When the first statement is retrysql's own
+// (the commit check's proof, marked ownStatement), it takes the gate only,
+// and runs again before fn's first statement with sent set: it judges
+// that statement (its keys, the site's record) but waits for nothing,
+// since the transaction has its snapshot already (PostgreSQL takes it at
+// the first statement); a site found likely hot waits before BEGIN.
+func (t *txSite) firstStatement(ctx context.Context, query string, args []driver.NamedValue, gate func(context.Context, string) error, sent bool) error {
 	a := &t.adm
 	if a.hotOnly && ctx.Value(ownStatement{}) == nil {
 		a.keys = statementKeys(a.keyBuf[:0], query, args)
 		// A replay holds its permit already; its keys are counted when it
 		// ends (Observe). Hot judges first attempts, and keeps the site's
 		// record of them.
-		if a.aborts == 0 && a.ctl.Hot(a.site, a.keys) && !a.held {
+		if a.aborts == 0 && a.ctl.Hot(a.site, a.keys) && !a.held && !sent {
 			if err := a.hold(ctx); err != nil {
 				return err
 			}
 		}
+	}
+	if sent {
+		return nil // the gate came before the first statement
 	}
 	return a.takeGate(ctx, t.readOnly, gate)
 }

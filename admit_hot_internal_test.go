@@ -1,8 +1,11 @@
 package retrysql
 
 import (
+	"context"
 	"database/sql/driver"
 	"testing"
+
+	"github.com/retrysql/retrysql/admission"
 )
 
 func TestWhereArgs(t *testing.T) {
@@ -67,5 +70,52 @@ func TestStatementKeys(t *testing.T) {
 		if _, ok := valueHash(v); !ok {
 			t.Errorf("valueHash(%T) refused", v)
 		}
+	}
+}
+
+// TestProofThenFirstStatement: with the commit check, the transaction's
+// first statement is retrysql's proof; admission judges fn's first
+// statement instead (its keys, the site's record) but waits for nothing
+// there, since the snapshot is taken; once the site's first attempts were
+// hot, LikelyHot makes the next wait before BEGIN.
+func TestProofThenFirstStatement(t *testing.T) {
+	ctl, err := admission.New(admission.Settings{AdmitHotOnly: true, MaxLimit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const site = 1
+	update := "UPDATE accounts SET balance = balance + $1 WHERE id = $2"
+	args := []driver.NamedValue{{Ordinal: 1, Value: int64(5)}, {Ordinal: 2, Value: int64(7)}}
+	own := context.WithValue(t.Context(), ownStatement{}, true)
+	attempt := func() *txSite {
+		s := &txSite{}
+		s.adm = admitter{ctl: ctl, hotOnly: true, site: site}
+		s.facts.hook = s
+		x := &tx{facts: &s.facts}
+		for _, st := range []struct {
+			ctx   context.Context
+			query string
+			args  []driver.NamedValue
+		}{{own, "SELECT proof", nil}, {t.Context(), update, args}, {t.Context(), "UPDATE other SET n = n + 1", nil}} {
+			if err := x.beforeStatement(st.ctx, st.query, st.args); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s
+	}
+	s := attempt()
+	if len(s.adm.keys) != 1 || s.adm.held || ctl.Snapshot().Cold != 1 {
+		t.Fatalf("keys %x, held %v, %+v: want fn's first statement judged (one key, cold), no permit", s.adm.keys, s.adm.held, ctl.Snapshot())
+	}
+	for range 3 {
+		ctl.Observe(s.adm.keys, true) // its row contends
+	}
+	for range 4 {
+		if s := attempt(); s.adm.held || ctl.Snapshot().Inflight != 0 {
+			t.Fatalf("a hot first statement after the proof waited for a permit: %+v", ctl.Snapshot())
+		}
+	}
+	if ctl.Snapshot().Cold != 1 || !ctl.LikelyHot(site) {
+		t.Fatalf("%+v, likely hot %v: want the four hot attempts counted for the site", ctl.Snapshot(), ctl.LikelyHot(site))
 	}
 }

@@ -100,7 +100,7 @@ type txFacts struct {
 
 // firstStatementHook is RunInTx's, for admission at the first statement.
 type firstStatementHook interface {
-	firstStatement(ctx context.Context, query string, args []driver.NamedValue, gate func(context.Context, string) error) error
+	firstStatement(ctx context.Context, query string, args []driver.NamedValue, gate func(context.Context, string) error, sent bool) error
 }
 
 func (f *txFacts) reset() {

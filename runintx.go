@@ -208,8 +208,8 @@ func txAttempt[T any](ctx context.Context, t *txSite, db TxBeginner, opts *sql.T
 		// contended transactions hold their locks longer.
 		// The first statement, but not fn's: admission at the first
 		// statement takes the fleet gate before it (in PostgreSQL it
-		// takes the snapshot) but does not judge the transaction by it,
-		// and lets fn's first attempt run without a permit.
+		// takes the snapshot) but judges the transaction by fn's first
+		// statement, without waiting there (firstStatement).
 		if proof, err = t.check.prove(context.WithValue(ctx, ownStatement{}, true), tx); err != nil {
 			return zero, t.rollback(ctx, tx, err)
 		}

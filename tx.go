@@ -16,20 +16,24 @@ type tx struct {
 	facts    *txFacts // RunInTx's, or nil
 	readOnly bool     // begun READ ONLY
 	started  bool     // a statement has been sent
+	judged   bool     // fn's first statement has been sent
 }
 
-// beforeStatement runs RunInTx's hook before the transaction's first
-// statement (admission at the first statement, admit_hot.go), if it has
-// one.
+// beforeStatement runs RunInTx's hook (admission at the first statement,
+// admit_hot.go), if it has one, before the transaction's first statement
+// and, when that was retrysql's own (the commit check's proof), before
+// fn's first.
 func (t *tx) beforeStatement(ctx context.Context, query string, args []driver.NamedValue) error {
-	if t.started {
+	if t.judged {
 		return nil
 	}
+	sent := t.started
 	t.started = true
+	t.judged = ctx.Value(ownStatement{}) == nil
 	if t.facts == nil || t.facts.hook == nil {
 		return nil
 	}
-	return t.facts.hook.firstStatement(ctx, query, args, t.gate)
+	return t.facts.hook.firstStatement(ctx, query, args, t.gate, sent)
 }
 
 // gate runs one of RunInTx's own statements (the fleet gate's) on the
