@@ -54,6 +54,10 @@ func mysqlHosts(drv driver.Driver, dsn string) (driver.Connector, error) {
 	if !attrs && !strings.Contains(rest[:end], ",") {
 		return nil, nil // one host: go-sql-driver's own connector
 	}
+	// A DSN the driver refuses is refused with the driver's error.
+	if _, err := mysql.ParseDSN(dsn); err != nil {
+		return nil, err
+	}
 	h := &hostsConnector{writer: writer, drv: drv}
 	for _, host := range strings.Split(rest[len("tcp("):end], ",") {
 		host = strings.TrimSpace(host)
