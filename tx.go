@@ -29,10 +29,11 @@ func (t *tx) beforeStatement(ctx context.Context, query string, args []driver.Na
 	}
 	sent := t.started
 	t.started = true
-	t.judged = ctx.Value(ownStatement{}) == nil
 	if t.facts == nil || t.facts.hook == nil {
+		t.judged = true // no hook: nothing to look up for later statements
 		return nil
 	}
+	t.judged = ctx.Value(ownStatement{}) == nil
 	return t.facts.hook.firstStatement(ctx, query, args, t.gate, sent)
 }
 
