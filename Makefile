@@ -29,13 +29,13 @@ soak:
 demo:
 	go run ./examples/bank
 
-# The contention benchmark of BENCHMARKS.md (about 110 minutes): the main
+# The contention benchmark of BENCHMARKS.md (about 120 minutes): the main
 # table, then low contention, several processes, phases and cold work, the
 # fleet's cells, and the paired comparisons of admission for hot keys.
 contention:
 	go run ./integration/cmd/contention -duration 10s -reps 3 -strategies "immediate,exponential,full jitter,equal,decorrelated,retrysql"
 	go run ./integration/cmd/contention -more -duration 5s -reps 3 -strategies "immediate,equal,decorrelated 2ms,full jitter 1ms,retrysql admission"
-	go run ./integration/cmd/contention -fleet -duration 10s -reps 3 -strategies "immediate,equal jitter,retrysql without admission,hot keys + fleet gate"
+	go run ./integration/cmd/contention -fleet -duration 10s -reps 3 -strategies "immediate,equal jitter,retrysql without admission,hot keys + fleet gate,row locks"
 	go run ./integration/cmd/contention -more -cells "cold with" -duration 10s -reps 3 -strategies "retrysql without admission,hot rows only,retrysql default"
 	go run ./integration/cmd/contention -more -cells "1,024 accounts, 32" -paired 60 -duration 1s -strategies "retrysql without admission,retrysql default"
 	go run ./integration/cmd/contention -more -cells "cold with" -paired 40 -duration 1s -strategies "retrysql without admission,retrysql default"

@@ -1,9 +1,11 @@
 package integration_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +80,9 @@ func TestContentionHarnessMore(t *testing.T) {
 	mixed := base
 	mixed.Name, mixed.Accounts, mixed.ColdWorkers, mixed.HotAccounts = "cold beside hot", 64, 4, 4
 
+	var perProcess bytes.Buffer
+	contention.ShowProcesses = &perProcess
+	defer func() { contention.ShowProcesses = nil }()
 	rows, err := contention.Run(context.Background(), dsns, []contention.Cell{multi, phased, mixed},
 		[]contention.Strategy{adm, hotOnly}, 500*time.Millisecond, 1, io.Discard)
 	if err != nil {
@@ -85,6 +90,10 @@ func TestContentionHarnessMore(t *testing.T) {
 	}
 	if len(rows) != 4 { // hot rows only: the mixed cell alone
 		t.Fatalf("%d rows", len(rows))
+	}
+	// One line per process of the one cell run in two (-processes).
+	if n := strings.Count(perProcess.String(), "process "); n != 2 || !strings.Contains(perProcess.String(), "process 1: ") {
+		t.Errorf("per-process lines:\n%s", perProcess.String())
 	}
 	for _, r := range rows {
 		s := r.Samples[0]

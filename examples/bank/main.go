@@ -313,7 +313,7 @@ func runMode(ctx context.Context, out io.Writer, t target, m mode, cfg workload.
 	)
 	inner := workload.RunInTx()
 	if !m.retrysql {
-		inner = once
+		inner = workload.Plain
 	}
 	runCtx := ctx
 	cfg.Runner = func(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(context.Context, *sql.Tx) error) error {
@@ -436,19 +436,6 @@ func (s *limitSampler) mean() float64 {
 		return 0
 	}
 	return float64(s.sum) / float64(s.count)
-}
-
-// once is the plain driver's way: one transaction, no retry.
-func once(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(context.Context, *sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, opts)
-	if err != nil {
-		return err
-	}
-	if err := fn(ctx, tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }
 
 func verdict(c workload.Check) string {

@@ -38,6 +38,11 @@ type childResult struct {
 	Cold      uint64
 }
 
+// ShowProcesses, if set, gets a line per client process after each run of
+// a cell of several processes: its goodput, mean limit, gated and cold
+// attempts, and runs per commit (what makes Jain's index what it is).
+var ShowProcesses io.Writer
+
 // runProcesses runs a cell's workers split between c.Processes client
 // processes: this program started again with the same arguments and
 // ChildEnv set, each with its own handle (and admission controller),
@@ -100,6 +105,10 @@ func runProcesses(ctx context.Context, dsns DSNs, c Cell, s Strategy, d time.Dur
 		smp.Gated += cr.Gated
 		smp.Cold += cr.Cold
 		shares = append(shares, r.PerSecond())
+		if ShowProcesses != nil {
+			fmt.Fprintf(ShowProcesses, "  process %d: %.0f/s, mean limit %.2f, gated %d, cold %d, runs/commit %.2f\n",
+				i, r.PerSecond(), cr.MeanLimit, cr.Gated, cr.Cold, float64(r.Runs)/float64(max(1, r.Committed)))
+		}
 	}
 	slices.Sort(merged.Latencies)
 	slices.Sort(merged.ColdLatencies)

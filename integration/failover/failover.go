@@ -43,6 +43,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/retrysql/retrysql/examples/bank/workload"
 )
 
 // A TxRunner runs fn in a transaction on db and commits it.
@@ -51,15 +53,7 @@ type TxRunner func(ctx context.Context, db *sql.DB, fn func(ctx context.Context,
 // RawTx is a plain transaction: BEGIN, fn, COMMIT, and ROLLBACK when fn
 // fails. It retries nothing: what an application gets from the driver.
 func RawTx(ctx context.Context, db *sql.DB, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(ctx, tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return workload.Once(ctx, db, nil, fn)
 }
 
 // A Scenario is a fault and the writers that go through it.

@@ -53,6 +53,27 @@ func RunInTx(options ...retrysql.Option) Runner {
 	}
 }
 
+// Once runs fn as one transaction on db (a *sql.DB or a *sql.Conn),
+// rolled back if fn fails, and retries nothing: the plain driver's way.
+func Once(ctx context.Context, db interface {
+	BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+}, opts *sql.TxOptions, fn func(context.Context, *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if err := fn(ctx, tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// Plain is the Runner of the plain driver: each transfer runs Once.
+func Plain(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(context.Context, *sql.Tx) error) error {
+	return Once(ctx, db, opts, fn)
+}
+
 // Config describes one run.
 type Config struct {
 	Dialect Dialect
@@ -439,6 +460,7 @@ func Run(ctx context.Context, db *sql.DB, cfg Config) (Result, error) {
 				if cold {
 					tctx = context.WithValue(tctx, coldKey{}, true)
 				}
+				tctx = context.WithValue(tctx, transferKey{}, tr)
 				t0 := time.Now()
 				err := cfg.Runner(tctx, db, opts, fn)
 				cancel()
@@ -463,6 +485,16 @@ type coldKey struct{}
 func IsCold(ctx context.Context) bool {
 	v, _ := ctx.Value(coldKey{}).(bool)
 	return v
+}
+
+type transferKey struct{}
+
+// TransferOf returns the transfer whose transaction ctx runs, for a
+// Runner that schedules by the rows a transfer takes (a reference with
+// knowledge no retry policy has).
+func TransferOf(ctx context.Context) (Transfer, bool) {
+	t, ok := ctx.Value(transferKey{}).(Transfer)
+	return t, ok
 }
 
 // Check is the verdict on a run: the invariants a correct run keeps.

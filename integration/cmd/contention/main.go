@@ -53,7 +53,11 @@ func main() {
 	pgxNative := flag.Bool("pgx", false, "also run retrysql's default and admission through pgxretry on a pgxpool, without database/sql (PostgreSQL cells of one process; -strategies \"retrysql default\" selects both kinds)")
 	pairs := flag.Int("paired", 0, "compare the strategies the first two texts of -strategies name (off, then on) in this many pairs of phases of -duration on each selected cell, instead of the table")
 	targets := flag.String("variants", "", "also run admission with these settings, comma-separated: t<abort target>q<queue threshold>w<min window>, e.g. t0.2q2w16,t0.2q-1w32")
+	processes := flag.Bool("processes", false, "after each run of a cell of several processes, print each process's goodput, mean limit, gated and cold attempts (stderr)")
 	flag.Parse()
+	if *processes {
+		contention.ShowProcesses = os.Stderr
+	}
 	if *d <= 0 || *reps < 1 {
 		fmt.Fprintln(os.Stderr, "contention: need a positive -duration and -reps ≥ 1")
 		os.Exit(2)
@@ -89,6 +93,7 @@ func main() {
 		candidates = append(candidates, contention.FixedLimits(ls...)...)
 	}
 	candidates = append(candidates, contention.FleetStrategies()...)
+	candidates = append(candidates, contention.RowLocks())
 	if *checked {
 		candidates = append(candidates, contention.CommitChecked()...)
 	}
