@@ -11,17 +11,17 @@ import (
 	"github.com/retrysql/retrysql/examples/bank/workload"
 )
 
-// RowLocks is a reference, not a retry policy: each transfer takes a lock
-// on each of its two accounts (session advisory locks, pg_advisory_lock or
-// GET_LOCK, in ascending order, on the connection its transaction then
-// runs on) before its transaction begins, and releases them after it ends. Transfers that
-// share a row never run at once, transfers that do not always can: the
-// schedule a policy that knew every transaction's rows in advance would
-// make. Admission sees a transaction's first statement only, so this is
-// the figure it is measured against when a cell's target is in doubt. It
+// RowLocks is a reference, not a retry policy: each transfer takes a lock on
+// each of its two accounts (session advisory locks, pg_advisory_lock or
+// GET_LOCK, in ascending order, on the connection its transaction then runs
+// on) before its transaction begins, and releases them after it ends.
+// Transfers that share a row never run at once, transfers that do not always
+// can: the schedule a policy that knew every transaction's rows in advance
+// would make. Admission sees a transaction's first statement only, so this
+// is the figure it is measured against when a cell's target is in doubt. It
 // costs two round trips per transfer, as a real lock would. An abort under
-// the locks (a serialization failure between transfers on different rows
-// of one index page, say) is replayed at once, up to MaxAttempts times.
+// the locks (a serialization failure between transfers on different rows of
+// one index page, say) is replayed at once, up to MaxAttempts times.
 func RowLocks() Strategy {
 	return Strategy{Name: "row locks (reference)", Raw: true, Runner: func(c Cell) workload.Runner {
 		lock, unlock := "SELECT (pg_advisory_lock(29299, $1) IS NOT NULL)::int, (pg_advisory_lock(29299, $2) IS NOT NULL)::int", "SELECT 1 FROM pg_advisory_unlock_all()"
