@@ -17,15 +17,7 @@ import (
 // so they almost never abort, and every lock is gone when the run ends.
 func TestRowLocksReference(t *testing.T) {
 	dsns := contention.DSNs{Postgres: dbtest.PostgresDSN(t), MySQL: dbtest.MySQLDSN(t)}
-	var cells []contention.Cell
-	for _, c := range contention.Cells() {
-		if c.Name == "PG serializable, sorted, 4 hot, 16 workers" || c.Name == "MariaDB repeatable read, random order, 4 hot, 16 workers" {
-			cells = append(cells, c)
-		}
-	}
-	if len(cells) != 2 {
-		t.Fatalf("%d cells: the names changed", len(cells))
-	}
+	cells := fourHotCells(t)
 	rows, err := contention.Run(context.Background(), dsns, cells, []contention.Strategy{contention.RowLocks()}, 500*time.Millisecond, 1, io.Discard)
 	if err != nil {
 		t.Fatal(err)
