@@ -13,6 +13,7 @@ type admitter struct {
 	ctl           *admission.Controller
 	escalateAfter int
 	hotOnly       bool  // the controller admits first attempts only when hot
+	fleet         bool  // the controller has a fleet name
 	gate          *gate // the handle's fleet gate, if the controller has a fleet
 	p             *policy
 	site          uintptr // where the transaction comes from: fn's code
@@ -25,7 +26,8 @@ type admitter struct {
 	// ranHeld says the attempt that ended last held a permit: its
 	// contention error is paced by the permits (txSite.paced).
 	ranHeld bool
-	keys    []uint64 // its first statement's keys (hotOnly), in keyBuf
+	began   time.Time // when it started (in a fleet only)
+	keys    []uint64  // its first statement's keys (hotOnly), in keyBuf
 	keyBuf  [maxKeys]uint64
 }
 
@@ -38,7 +40,7 @@ func (t *txSite) admitFor(ctx context.Context, r *Retrier, db TxBeginner, ctl *a
 	}
 	t.adm = admitter{ctl: ctl, escalateAfter: ctl.EscalateAfter(), hotOnly: ctl.AdmitsHotOnly(), p: t.policy, site: site}
 	if ctl.Fleet() != "" {
-		t.adm.gate = gateOf(db)
+		t.adm.fleet, t.adm.gate = true, gateOf(db)
 	}
 	if t.adm.hotOnly || t.adm.gate != nil {
 		t.facts.hook = t
@@ -53,6 +55,9 @@ func (t *txSite) admitFor(ctx context.Context, r *Retrier, db TxBeginner, ctl *a
 // on.
 func (a *admitter) start(ctx context.Context) error {
 	a.held, a.keys = false, nil
+	if a.fleet {
+		a.began = time.Now()
+	}
 	if a.gate != nil && a.ctl.FleetOn() {
 		a.gate.prepare(ctx)
 	}
@@ -74,14 +79,19 @@ func (a *admitter) hold(ctx context.Context) error {
 }
 
 // end ends an attempt that returned err: it releases the permit, if held,
-// and counts the attempt's keys, if known.
+// and counts the attempt's keys, if known: contended if it aborted, waited
+// for its permit or, in a fleet, ran without one but slowly
+// (Controller.Slow).
 func (a *admitter) end(err error) {
 	aborted := err != nil && a.p.classify(err).Contention
 	if aborted {
 		a.aborts++
 	}
 	if a.keys != nil {
-		a.ctl.Observe(a.keys, aborted || a.held && a.permit.Waited())
+		// A fleet's process also counts a first attempt that ran free but
+		// waited inside the database for rows the others hold.
+		slow := !a.held && a.fleet && !aborted && a.ctl.Slow(time.Since(a.began))
+		a.ctl.Observe(a.keys, aborted || a.held && a.permit.Waited() || slow)
 	}
 	a.ranHeld = a.held
 	if a.held {

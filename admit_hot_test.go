@@ -19,12 +19,7 @@ import (
 // one; and once they are hot, a first attempt waits for its permit at its
 // first statement.
 func TestAdmitHotOnly(t *testing.T) {
-	ctl, err := admission.New(admission.Settings{AdmitHotOnly: true, MaxLimit: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := newFake(nil)
-	db := openFake(t, d, retrysql.WithAdmission(ctl))
+	ctl, d, db := admittedFake(t, admission.Settings{AdmitHotOnly: true, MaxLimit: 1})
 	// One fn, one site (a closure inlined at two places would be two).
 	var runs atomic.Int32
 	fn := transfer(&runs)
@@ -183,4 +178,60 @@ func TestAdmissionByDefault(t *testing.T) {
 	if s := ctl.Snapshot(); s.Admitted != before.Admitted || s.Cold != before.Cold+1 {
 		t.Fatalf("%+v: want the cold transaction run without a permit", s)
 	}
+}
+
+// TestFleetSlowFirstAttempt: in a fleet, a first attempt that ran without
+// a permit but took far longer than the calm attempt (it waited inside the
+// database for rows the other processes hold) counts as contended for its
+// keys, like an abort: after an abort and such an attempt, the statement
+// is hot and the next first attempt waits for a permit. A process on its
+// own (no fleet name) does not count it, and runs the next one free.
+func TestFleetSlowFirstAttempt(t *testing.T) {
+	for _, fleet := range []string{"orders", ""} {
+		t.Run("fleet="+fleet, func(t *testing.T) {
+			ctl, d, db := admittedFake(t, admission.Settings{AdmitHotOnly: true, MaxLimit: 1, MinWindow: 1, WindowTime: time.Microsecond, Fleet: fleet})
+			var runs atomic.Int32
+			fn := transfer(&runs)
+			// An abort (its key contended once), and a replay under a
+			// permit: the window it closes gives the calm attempt.
+			d.script = failN("exec", "UPDATE credit", 1, serialization)
+			if err := retrysql.RunInTx(t.Context(), db, nil, fn); err != nil {
+				t.Fatal(err)
+			}
+			// A first attempt, free, that waits 200 ms inside the database.
+			d.script = func(op, q string, _ int) error {
+				if op == "exec" && q == "UPDATE credit" {
+					time.Sleep(200 * time.Millisecond)
+				}
+				return nil
+			}
+			before := ctl.Snapshot().Admitted
+			if err := retrysql.RunInTx(t.Context(), db, nil, fn); err != nil {
+				t.Fatal(err)
+			}
+			if got := ctl.Snapshot().Admitted; got != before {
+				t.Fatalf("the slow first attempt was admitted (%d permits, %d before): it must have run free", got, before)
+			}
+			d.script = func(string, string, int) error { return nil }
+			if err := retrysql.RunInTx(t.Context(), db, nil, fn); err != nil {
+				t.Fatal(err)
+			}
+			waited := ctl.Snapshot().Admitted == before+1
+			if want := fleet != ""; waited != want {
+				t.Fatalf("fleet %q: the next first attempt took a permit: %v, want %v", fleet, waited, want)
+			}
+		})
+	}
+}
+
+// admittedFake opens a retrysql handle on a fake driver, admitted by a
+// controller with the settings s.
+func admittedFake(t *testing.T, s admission.Settings) (*admission.Controller, *fakeDriver, *sql.DB) {
+	t.Helper()
+	ctl, err := admission.New(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newFake(nil)
+	return ctl, d, openFake(t, d, retrysql.WithAdmission(ctl))
 }

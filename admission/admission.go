@@ -26,6 +26,10 @@
 //     at its optimum is not pushed off it again and again; 5 s without a
 //     decrease starts slow start again.
 //
+// A fleet's process (Settings.Fleet) takes the middle of [1,
+// QueueThreshold] as both bounds of Q, so that processes sharing one
+// database settle at one limit (fleet.go says why).
+//
 // L starts at StartLimit (4) and stays within [MinLimit, MaxLimit] (and the
 // pool's size, through SetMaxLimit). A transaction that aborted
 // EscalateAfter times runs its next attempt alone: it waits for the

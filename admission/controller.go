@@ -260,7 +260,7 @@ func (c *Controller) dispatch() {
 func (c *Controller) closeWindow(now time.Time) {
 	old := permits(c.st.limit)
 	floor := c.st.limit <= c.minLimit()
-	c.st = c.st.next(c.win, rule{target: c.s.TargetAbort, queue: c.s.QueueThreshold, lo: c.minLimit(), hi: c.maxLimit, leastBase: c.s.Fleet != ""}, now)
+	c.st = c.st.next(c.win, rule{target: c.s.TargetAbort, queue: c.s.QueueThreshold, lo: c.minLimit(), hi: c.maxLimit, leastBase: c.s.Fleet != "", point: c.s.Fleet != ""}, now)
 	if c.s.Fleet != "" && c.win.attempts > 0 {
 		// A process that saw its fleet's gate in use joins whatever its
 		// limit and backoff: one left outside takes more than its share

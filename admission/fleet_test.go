@@ -337,3 +337,19 @@ func TestControllerFleetLook(t *testing.T) {
 		})
 	}
 }
+
+// TestSlow: an attempt counts as slow past slowFactor times the rule's
+// baseline, and never before there is one.
+func TestSlow(t *testing.T) {
+	c, err := New(Settings{Fleet: "orders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Slow(time.Hour) {
+		t.Fatal("slow without a baseline")
+	}
+	c.st.baseline = 2 * ms
+	if c.Slow(slowFactor*2*ms) || !c.Slow(slowFactor*2*ms+1) {
+		t.Fatalf("Slow around %v: wrong side", slowFactor*2*ms)
+	}
+}

@@ -211,3 +211,48 @@ func TestNextConverges(t *testing.T) {
 		})
 	}
 }
+
+// TestNextFleetPointTarget: two processes of a fleet see the same
+// database (the same attempt times) with different limits. With the queue
+// as a band, [1, 2], both limits lie inside it and neither moves: the
+// spread the first windows left stays for good. With a fleet's single
+// target (the band's middle), the higher limit shrinks and the lower
+// grows until they meet.
+func TestNextFleetPointTarget(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	// Attempts of 20 ms whose shortest took 2 ms: Q = 0.9·L. Two aborts
+	// in 20 attempts: under the abort target, enough for a cut for the
+	// queue.
+	w := win(20, 2, 20*ms, true)
+	w.least = 2 * ms
+	run := func(r rule, limit float64) float64 {
+		s := state{limit: limit}
+		for i := range 200 {
+			s = s.next(w, r, now.Add(time.Duration(i)*250*ms))
+		}
+		return s.limit
+	}
+	band := rule{target: 0.3, queue: 2, lo: 1, hi: 64, leastBase: true}
+	if lo, hi := run(band, 1.3), run(band, 2.0); lo != 1.3 || hi != 2.0 {
+		t.Fatalf("band: limits %.2f and %.2f, want 1.30 and 2.00 (frozen)", lo, hi)
+	}
+	point := band
+	point.point = true
+	lo, hi := run(point, 1.3), run(point, 2.0)
+	// Resting where Q = 1.5, L = 1.5/0.9 ≈ 1.67, within a step (+0.25 or
+	// a tenth).
+	for _, l := range []float64{lo, hi} {
+		if l < 1.45 || l > 1.95 {
+			t.Fatalf("point: limits %.2f and %.2f, want both near 1.67", lo, hi)
+		}
+	}
+	if math.Abs(lo-hi) > 0.3 {
+		t.Fatalf("point: limits %.2f and %.2f did not meet", lo, hi)
+	}
+	// A band that never shrinks (a negative threshold) stays as it was.
+	never := point
+	never.queue = -1
+	if g, s := never.queueBand(); g != 1 || s != -1 {
+		t.Fatalf("queueBand with no threshold: %v, %v", g, s)
+	}
+}
