@@ -53,6 +53,26 @@ func ExampleController_Hot() {
 	// true
 }
 
+func ExampleController_Slow() {
+	// RunInTx does this, in a fleet, when a first attempt that ran
+	// without a permit ends: a slow one counts as contended (Observe).
+	ctl, err := admission.New(admission.Settings{AdmitHotOnly: true, Fleet: "orders", MinWindow: 1, WindowTime: time.Nanosecond})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(ctl.Slow(time.Hour)) // no calm attempt measured yet
+	p, err := ctl.Admit(context.Background(), 0, false)
+	if err != nil {
+		panic(err)
+	}
+	time.Sleep(time.Millisecond)
+	p.Release(false) // one attempt of about a millisecond: the calm one
+	fmt.Println(ctl.Slow(time.Hour), ctl.Slow(0))
+	// Output:
+	// false
+	// true false
+}
+
 func ExamplePermit_Gate() {
 	// A controller of the fleet "orders" whose limit is at its floor and
 	// whose attempts keep aborting turns its gate on: each permit then
