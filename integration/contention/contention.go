@@ -255,6 +255,11 @@ type Sample struct {
 	Gated            uint64 // permits granted with a fleet gate slot
 	Cold             uint64 // first attempts found not hot, run without a permit
 	P50, P99, Max    time.Duration
+	// SettledP99 is the p99 of the transfers begun after the run's first
+	// Warmup, when the run is at least twice that long (else 0): the
+	// tail once the strategies have found their footing, apart from the
+	// start, when every worker begins at once.
+	SettledP99 time.Duration
 	RunsPerCommit    float64
 	GivenUp          int
 	Ambiguous        int
@@ -351,7 +356,30 @@ func finish(c Cell, res workload.Result, check workload.Check, smp Sample, trace
 		smp.ViolationDetails += fmt.Sprintf(" errors %v", res.Errors)
 	}
 	smp.Phases = phaseStats(c.Phases, res.Timeline, trace)
+	smp.SettledP99 = settledP99(res.Timeline)
 	return smp
+}
+
+// Warmup is the start of a run that SettledP99 leaves out (cold workers'
+// transfers are left out too, as from P99).
+const Warmup = 2 * time.Second
+
+// settledP99 is the p99 of the committed transfers of tl begun after
+// Warmup, if the run went on for at least twice that.
+func settledP99(tl []workload.Timed) time.Duration {
+	var lat []time.Duration
+	end := time.Duration(0)
+	for _, t := range tl {
+		end = max(end, t.Start)
+		if t.Start >= Warmup && !t.Cold {
+			lat = append(lat, t.Latency)
+		}
+	}
+	if end < 2*Warmup || len(lat) == 0 {
+		return 0
+	}
+	slices.Sort(lat)
+	return lat[(len(lat)-1)*99/100]
 }
 
 // open opens the handle of a run.
@@ -539,8 +567,8 @@ func Run(ctx context.Context, dsns DSNs, cells []Cell, strategies []Strategy, d 
 					order = append(order, key)
 				}
 				r.Samples = append(r.Samples, smp)
-				fmt.Fprintf(log, "rep %d  %-60s %-34s %7.0f/s  p99 %-9v max %-9v runs/commit %.2f given up %d  violations %d  L %.2f esc %d gated %d cold %d jain %.3f cold %.0f/s p99 %v %s\n",
-					rep+1, c.Name, s.Name, smp.PerSecond, smp.P99.Round(time.Millisecond), smp.Max.Round(time.Millisecond), smp.RunsPerCommit,
+				fmt.Fprintf(log, "rep %d  %-60s %-34s %7.0f/s  p99 %-9v max %-9v past %v p99 %-9v runs/commit %.2f given up %d  violations %d  L %.2f esc %d gated %d cold %d jain %.3f cold %.0f/s p99 %v %s\n",
+					rep+1, c.Name, s.Name, smp.PerSecond, smp.P99.Round(time.Millisecond), smp.Max.Round(time.Millisecond), Warmup, smp.SettledP99.Round(time.Millisecond), smp.RunsPerCommit,
 					smp.GivenUp, smp.Violations, smp.MeanLimit, smp.Escalations, smp.Gated, smp.Cold, smp.Fairness, smp.ColdPerSecond, smp.ColdP99.Round(time.Millisecond), smp.ViolationDetails)
 			}
 		}

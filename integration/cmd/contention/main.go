@@ -36,7 +36,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/retrysql/retrysql/admission"
 	"github.com/retrysql/retrysql/integration/contention"
 	"github.com/retrysql/retrysql/integration/dbtest"
 )
@@ -52,7 +51,7 @@ func main() {
 	checked := flag.Bool("commitcheck", false, "also run retrysql's default and admission with the commit check on")
 	pgxNative := flag.Bool("pgx", false, "also run retrysql's default and admission through pgxretry on a pgxpool, without database/sql (PostgreSQL cells of one process; -strategies \"retrysql default\" selects both kinds)")
 	pairs := flag.Int("paired", 0, "compare the strategies the first two texts of -strategies name (off, then on) in this many pairs of phases of -duration on each selected cell, instead of the table")
-	targets := flag.String("variants", "", "also run admission with these settings, comma-separated: t<abort target>q<queue threshold>w<min window>, e.g. t0.2q2w16,t0.2q-1w32")
+	targets := flag.String("variants", "", "also run admission with these settings, comma-separated: t<abort target>q<queue threshold>w<min window>, then s<start limit>, h for hot keys only and f for the fleet gate, e.g. t0.2q2w16,t0.3q2w32s1hf")
 	processes := flag.Bool("processes", false, "after each run of a cell of several processes, print each process's goodput, mean limit, gated and cold attempts (stderr)")
 	flag.Parse()
 	if *processes {
@@ -102,18 +101,12 @@ func main() {
 	}
 	if *targets != "" {
 		for _, f := range strings.Split(*targets, ",") {
-			var v, q float64
-			var w int
-			if _, err := fmt.Sscanf(strings.TrimSpace(f), "t%gq%gw%d", &v, &q, &w); err != nil || v <= 0 || v >= 1 || w < 1 {
-				fmt.Fprintf(os.Stderr, "contention: -variants wants t<abort target>q<queue threshold>w<min window>, got %q\n", f)
+			set, name, err := parseVariant(strings.TrimSpace(f))
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "contention: -variants: %v\n", err)
 				os.Exit(2)
 			}
-			set := admission.Settings{TargetAbort: v, QueueThreshold: q, MinWindow: w}
-			if _, err := admission.New(set); err != nil {
-				fmt.Fprintf(os.Stderr, "contention: -variants %q: %v\n", f, err)
-				os.Exit(2)
-			}
-			candidates = append(candidates, contention.Admission(fmt.Sprintf("admission t%g q%g w%d", v, q, w), set))
+			candidates = append(candidates, contention.Admission(name, set))
 		}
 	}
 	if *pairs > 0 {
