@@ -249,17 +249,17 @@ func FixedLimits(ls ...int) []Strategy {
 
 // Sample is the measure of one run.
 type Sample struct {
-	PerSecond        float64
-	MeanLimit        float64 // admission's limit, sampled every 20ms (0 without admission)
-	Escalations      uint64
-	Gated            uint64 // permits granted with a fleet gate slot
-	Cold             uint64 // first attempts found not hot, run without a permit
-	P50, P99, Max    time.Duration
+	PerSecond     float64
+	MeanLimit     float64 // admission's limit, sampled every 20ms (0 without admission)
+	Escalations   uint64
+	Gated         uint64 // permits granted with a fleet gate slot
+	Cold          uint64 // first attempts found not hot, run without a permit
+	P50, P99, Max time.Duration
 	// SettledP99 is the p99 of the transfers begun after the run's first
 	// Warmup, when the run is at least twice that long (else 0): the
 	// tail once the strategies have found their footing, apart from the
 	// start, when every worker begins at once.
-	SettledP99 time.Duration
+	SettledP99       time.Duration
 	RunsPerCommit    float64
 	GivenUp          int
 	Ambiguous        int
