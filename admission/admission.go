@@ -27,8 +27,9 @@
 //     decrease starts slow start again.
 //
 // A fleet's process (Settings.Fleet) takes the middle of [1,
-// QueueThreshold] as both bounds of Q, so that processes sharing one
-// database settle at one limit (fleet.go says why).
+// QueueThreshold] as both bounds of Q, and one abort as enough for the
+// queue's cut, so that processes sharing one database settle at one limit
+// (fleet.go says why).
 //
 // L starts at StartLimit (4) and stays within [MinLimit, MaxLimit] (and the
 // pool's size, through SetMaxLimit). A transaction that aborted

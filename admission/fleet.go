@@ -39,11 +39,14 @@ import "time"
 //
 //   - The queue estimate is a target, not a band (rule.point): a process's
 //     limit grows below the band's middle (1.5 attempts by default) and
-//     shrinks above it in a window with aborts. The processes share the
-//     database's latency, so with the band [1, 2] any spread of limits
-//     inside it was stable: traced on MariaDB's 16 hot rows in 8
-//     processes, the limits froze at 1.31–2.03 from the third second on,
-//     and each process committed in proportion.
+//     shrinks above it in a window with an abort (a process alone needs
+//     two: rule.queueAborts). The processes share the database's latency,
+//     so with the band [1, 2] any spread of limits inside it was stable:
+//     traced on MariaDB's 16 hot rows in 8 processes, the limits froze at
+//     1.31–2.03 from the third second on, and each process committed in
+//     proportion. There, where 1–2% of attempts abort, a limit above the
+//     point waited for a window with two aborts to come down, and limits
+//     drifted apart again (1.46–2.27, Jain 0.81) until one was enough.
 //   - A first attempt that ran without a permit (not found hot) but took
 //     more than slowFactor times the calm attempt waited inside the
 //     database for rows the others hold: it counts as contended for its

@@ -55,6 +55,23 @@ type rule struct {
 	point bool
 }
 
+// queueAborts is the least number of aborts with which a window's queue
+// estimate above the band cuts the limit: latency that rises without
+// aborts may come from the database's load, not from contention. Two for
+// a process alone, so that a stray abort does not count; one in a fleet
+// (rule.point), where the processes hold their rows' locks against one
+// another more than they abort (MariaDB's 16 hot rows: 1–2% of attempts
+// abort, under one a window): with two, a limit that had grown above the
+// target (slow start, a calm spell) came back down only by chance, and
+// the processes' limits drifted apart again (2 processes at 2.8 and 3.7,
+// 8 at 1.46–2.27 with Jain 0.81).
+func (r rule) queueAborts() int {
+	if r.point {
+		return 1
+	}
+	return 2
+}
+
 // queueBand returns the queue estimates below which the limit may grow and
 // above which a window with aborts shrinks it.
 func (r rule) queueBand() (grow, shrink float64) {
@@ -106,7 +123,7 @@ func (s state) next(w window, r rule, now time.Time) state {
 	switch {
 	case f > r.target:
 		cut(s.limit*(1-f/2), true)
-	case r.queue >= 0 && q > shrink && w.aborts >= 2:
+	case r.queue >= 0 && q > shrink && w.aborts >= r.queueAborts():
 		cut(0.9*s.limit, false)
 	case q < grow && w.saturated:
 		if !s.lastCut.IsZero() && now.Sub(s.lastCut) > slowStartAgain {

@@ -256,3 +256,36 @@ func TestNextFleetPointTarget(t *testing.T) {
 		t.Fatalf("queueBand with no threshold: %v, %v", g, s)
 	}
 }
+
+// TestNextFleetQueueCutOneAbort: with the queue above its target, a
+// window with one abort cuts a fleet process's limit (rule.point) and
+// leaves a lone process's as it is, which needs two; a window with none
+// cuts neither.
+func TestNextFleetQueueCutOneAbort(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	// Q = 0.9·L = 2.7 at L = 3: above both the band (2) and the point
+	// (1.5). One abort in 40 attempts: far under the abort target.
+	one := win(40, 1, 20*ms, true)
+	one.least = 2 * ms
+	none := one
+	none.aborts = 0
+	base := rule{target: 0.3, queue: 2, lo: 1, hi: 64, leastBase: true}
+	point := base
+	point.point = true
+	for _, tc := range []struct {
+		name string
+		r    rule
+		w    window
+		want float64
+	}{
+		{"fleet, one abort", point, one, 2.7},
+		{"fleet, no abort", point, none, 3},
+		{"alone, one abort", base, one, 3},
+		{"alone, no abort", base, none, 3},
+	} {
+		s := state{limit: 3, baseline: 2 * ms}.next(tc.w, tc.r, now)
+		if math.Abs(s.limit-tc.want) > 1e-9 {
+			t.Errorf("%s: limit %.2f, want %.2f", tc.name, s.limit, tc.want)
+		}
+	}
+}
