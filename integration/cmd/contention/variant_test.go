@@ -2,6 +2,8 @@ package main
 
 import "testing"
 
+// TestParseVariant: -variants settings are read in their one order, and
+// anything else is refused with an error.
 func TestParseVariant(t *testing.T) {
 	for _, tc := range []struct {
 		in          string
