@@ -33,7 +33,7 @@ var (
 
 // txEndedError reports a transaction that fn ended itself.
 type txEndedError struct {
-	how string // "committed", "rolled back", or "" when unknown
+	how string // "committed", "commit failed", "rolled back", or "" when unknown
 	err error  // what fn returned, or nil
 }
 
@@ -42,6 +42,8 @@ func (e *txEndedError) Error() string {
 	switch e.how {
 	case "committed":
 		what = "committed the transaction itself: it is committed"
+	case "commit failed":
+		what = "called tx.Commit itself and its COMMIT failed: the transaction is not known to have committed"
 	case "rolled back":
 		what = "rolled the transaction back itself"
 	}

@@ -77,6 +77,12 @@ func (o *opCtx) startAttempt() {
 	}
 }
 
+// ownBegin marks the context of RunInTx's own BEGIN: only the transaction
+// begun with it takes the attempt's txFacts, not another that fn begins
+// beside it with the context it was given (an outbox write, say), whose
+// COMMIT is not fn ending RunInTx's transaction.
+type ownBegin struct{}
+
 // txFacts is what a retrysql connection reports about one attempt's
 // transaction. Its methods are called by the connection under
 // database/sql's lock of that connection, possibly from another goroutine
@@ -89,7 +95,7 @@ type txFacts struct {
 	stale    bool            // a stale prepared statement failed: a replay would run it again
 	ending   bool            // RunInTx is committing or rolling back
 	inCommit bool            // RunInTx has sent COMMIT
-	byFn     string          // "committed" or "rolled back": fn ended the transaction
+	byFn     string          // "committed", "commit failed" or "rolled back": fn ended the transaction
 	// hook, set by RunInTx for admission at the first statement
 	// (admit_hot.go), runs before the first statement of each attempt's
 	// transaction on a retrysql connection; attached says the attempt's

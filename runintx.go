@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sync"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/retrysql/retrysql/admission"
 	"github.com/retrysql/retrysql/classify"
 )
@@ -188,7 +189,7 @@ func admitted[T any](ctx context.Context, t *txSite, body func(context.Context) 
 // txAttempt is one attempt of a RunInTx: BEGIN, fn, COMMIT.
 func txAttempt[T any](ctx context.Context, t *txSite, db TxBeginner, opts *sql.TxOptions, fn func(context.Context, *sql.Tx) (T, error)) (v T, err error) {
 	var zero T
-	tx, err := db.BeginTx(ctx, opts)
+	tx, err := db.BeginTx(context.WithValue(ctx, ownBegin{}, true), opts)
 	if err != nil {
 		return zero, err
 	}
@@ -254,7 +255,9 @@ func (t *txSite) rollback(ctx context.Context, tx *sql.Tx, err error) error {
 	}
 	_, _, byFn, _ := t.facts.snapshot()
 	switch {
-	case byFn == "committed":
+	case byFn == "committed" || byFn == "commit failed":
+		// Its outcome is fn's: committed, or not known to be (a COMMIT
+		// that lost its connection may have been applied).
 		return &txEndedError{how: byFn, err: err}
 	case byFn == "" && errors.Is(rbErr, sql.ErrTxDone) && ctx.Err() == nil:
 		return &txEndedError{err: err}
@@ -265,14 +268,18 @@ func (t *txSite) rollback(ctx context.Context, tx *sql.Tx, err error) error {
 // commitFailed returns the error to decide from when COMMIT failed with
 // err: a txEndedError if fn had ended the transaction (database/sql then
 // refuses the COMMIT without sending it), the statement error fn swallowed
-// if COMMIT is permanent (PostgreSQL reports a transaction that an earlier
-// error aborted as rolled back at COMMIT), or err.
+// if the server answered COMMIT with a rollback (PostgreSQL reports a
+// transaction that an earlier error aborted as rolled back at COMMIT), or
+// err. Only an answer of the server's is replaced: a COMMIT that ended
+// without one (a timeout, a network error no rule knows) has an unknown
+// outcome, and the swallowed error, were it a deadlock, would replay it.
 func (t *txSite) commitFailed(ctx context.Context, err error) error {
 	_, _, byFn, stmtErr := t.facts.snapshot()
 	if errors.Is(err, sql.ErrTxDone) && ctx.Err() == nil {
 		return &txEndedError{how: byFn}
 	}
-	if stmtErr != nil && t.policy.classify(err).Class == classify.Permanent {
+	if res := t.policy.classify(err); stmtErr != nil && res.Class == classify.Permanent &&
+		(res.Code != "" || errors.Is(err, pgx.ErrTxCommitRollback)) {
 		return stmtErr
 	}
 	return err

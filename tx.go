@@ -46,10 +46,17 @@ func (t *tx) gate(ctx context.Context, query string) error {
 
 var _ driver.Tx = (*tx)(nil)
 
-// Commit implements driver.Tx.
+// Commit implements driver.Tx. Under RunInTx only fn calls it (RunInTx
+// commits through database/sql's Tx): RunInTx then never replays the
+// transaction, and says whether fn's COMMIT succeeded.
 func (t *tx) Commit() error {
-	t.end("committed")
-	return t.failed(t.inner.Commit(), "", false)
+	err := t.failed(t.inner.Commit(), "", false)
+	how := "committed"
+	if err != nil {
+		how = "commit failed"
+	}
+	t.end(how)
+	return err
 }
 
 // Rollback implements driver.Tx. A ROLLBACK that fails leaves the
