@@ -229,6 +229,9 @@ func (b *CircuitBreaker) finish(done func(error), o Outcome) {
 		b.leaveFastPath()
 	case OutcomeIgnored:
 		done(errIgnored)
+		if b.cb.State() == gobreaker.StateHalfOpen {
+			b.wait.wake() // its probe's slot is free for a waiter
+		}
 	default:
 		done(nil)
 		v := b.quiet.Load()

@@ -21,8 +21,8 @@ var _ BreakerWaiter = (*CircuitBreaker)(nil)
 var errWaitedEnough = errors.New("retrysql: the circuit breaker stayed open for its MaxWait")
 
 // waiting is what CircuitBreaker keeps for the attempts that wait: a
-// channel closed at every change of state (and replaced), and when the
-// circuit opened last.
+// channel closed (and replaced) at every change of state and whenever a
+// half-open circuit's probe slot frees, and when the circuit opened last.
 type waiting struct {
 	openFor time.Duration
 	probes  uint32
@@ -47,8 +47,9 @@ func (w *waiting) init(s BreakerSettings) {
 	w.change = make(chan struct{})
 }
 
-// changes returns a channel closed at the breaker's next change of state
-// (nil, never closed, for the zero CircuitBreaker).
+// changes returns a channel closed at the breaker's next change of state,
+// or sooner when a probe's slot frees (nil, never closed, for the zero
+// CircuitBreaker): the state is to be read again.
 func (b *CircuitBreaker) changes() <-chan struct{} {
 	if b.cb == nil {
 		return nil
@@ -72,6 +73,15 @@ func (w *waiting) changed(from, to BreakerState) {
 	for _, f := range listeners {
 		f(from, to)
 	}
+}
+
+// wake wakes the waiters without a change of state: a half-open
+// circuit's probe was ignored, and its slot is free again.
+func (w *waiting) wake() {
+	w.mu.Lock()
+	close(w.change)
+	w.change = make(chan struct{})
+	w.mu.Unlock()
 }
 
 // Wait implements BreakerWaiter: it returns nil once the circuit is closed
@@ -102,7 +112,8 @@ func (b *CircuitBreaker) Wait(ctx context.Context) error {
 		case BreakerClosed:
 			return nil
 		case BreakerHalfOpen:
-			if b.cb.Counts().Requests < w.probes {
+			// As gobreaker counts them: an ignored probe frees its slot.
+			if c := b.cb.Counts(); c.Requests-min(c.TotalExclusions, c.Requests) < w.probes {
 				return nil
 			}
 		case BreakerOpen:

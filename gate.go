@@ -6,10 +6,12 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -82,18 +84,20 @@ var gateSQL = func() (s [3][admission.FleetStripes]string) {
 	return s
 }()
 
-// gate is the fleet gate of one *sql.DB.
+// gate is the fleet gate of one *sql.DB. It holds the handle weakly: a
+// handle closed and dropped is freed, with its pool, and its gate.
 type gate struct {
 	d      dialect
-	db     *sql.DB
+	db     weak.Pointer[sql.DB]
 	mu     sync.Mutex   // one preparation at a time
 	ready  atomic.Bool  // the tables are made
 	broken atomic.Bool  // failed for good: not used again
 	failed atomic.Int64 // when a preparation last failed (UnixNano)
 }
 
-// gates holds the gate of each *sql.DB whose RunInTx turned one on.
-var gates sync.Map // *sql.DB → *gate
+// gates holds the gate of each *sql.DB whose RunInTx ran under a fleet's
+// controller, until the handle is freed.
+var gates sync.Map // weak.Pointer[sql.DB] → *gate
 
 // gateOf returns db's gate, or nil when db is not a *sql.DB of a dialect
 // with one.
@@ -102,10 +106,14 @@ func gateOf(db TxBeginner) *gate {
 	if d == otherDialect {
 		return nil
 	}
-	if g, ok := gates.Load(h); ok {
+	key := weak.Make(h)
+	if g, ok := gates.Load(key); ok {
 		return g.(*gate)
 	}
-	g, _ := gates.LoadOrStore(h, &gate{d: d, db: h})
+	g, loaded := gates.LoadOrStore(key, &gate{d: d, db: key})
+	if !loaded {
+		runtime.AddCleanup(h, func(k weak.Pointer[sql.DB]) { gates.Delete(k) }, key)
+	}
 	return g.(*gate)
 }
 
@@ -130,15 +138,19 @@ func (g *gate) prepare(ctx context.Context) {
 }
 
 func (g *gate) makeTables(ctx context.Context) error {
+	db := g.db.Value()
+	if db == nil {
+		return sql.ErrConnDone // freed: nobody asks any more
+	}
 	if g.d == mysqlDialect {
-		if _, err := g.db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS retrysql_gate (stripe INT PRIMARY KEY) ENGINE=InnoDB"); err != nil {
+		if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS retrysql_gate (stripe INT PRIMARY KEY) ENGINE=InnoDB"); err != nil {
 			return err
 		}
 		// A consistent read first: INSERT IGNORE of a row that exists would
 		// wait for its lock, which another process may be holding as its
 		// gate.
 		var n int
-		if err := g.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM retrysql_gate").Scan(&n); err != nil {
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM retrysql_gate").Scan(&n); err != nil {
 			return err
 		}
 		if n >= admission.FleetStripes {
@@ -148,12 +160,12 @@ func (g *gate) makeTables(ctx context.Context) error {
 		for i := range rows {
 			rows[i] = fmt.Sprintf("(%d)", i)
 		}
-		_, err := g.db.ExecContext(ctx, "INSERT IGNORE INTO retrysql_gate (stripe) VALUES "+strings.Join(rows, ","))
+		_, err := db.ExecContext(ctx, "INSERT IGNORE INTO retrysql_gate (stripe) VALUES "+strings.Join(rows, ","))
 		return err
 	}
 	for i := range admission.FleetStripes {
 		q := fmt.Sprintf("CREATE TABLE IF NOT EXISTS retrysql_gate_%02d (stripe int)", i)
-		if _, err := g.db.ExecContext(ctx, q); err != nil && !madeMeanwhile(err) {
+		if _, err := db.ExecContext(ctx, q); err != nil && !madeMeanwhile(err) {
 			return err
 		}
 	}
@@ -220,14 +232,18 @@ const lookTimeout = 250 * time.Millisecond
 
 // inUse reports whether some session holds or waits for stripe's lock.
 func (g *gate) inUse(ctx context.Context, stripe int) (bool, error) {
+	db := g.db.Value()
+	if db == nil {
+		return false, sql.ErrConnDone
+	}
 	switch g.d {
 	case postgresDialect:
 		var busy bool
-		err := g.db.QueryRowContext(ctx, lookSQL[postgresDialect], fmt.Sprintf("retrysql_gate_%02d", stripe)).Scan(&busy)
+		err := db.QueryRowContext(ctx, lookSQL[postgresDialect], fmt.Sprintf("retrysql_gate_%02d", stripe)).Scan(&busy)
 		return busy, err
 	case mysqlDialect:
 		var got int
-		err := g.db.QueryRowContext(ctx, lookSQL[mysqlDialect], stripe).Scan(&got)
+		err := db.QueryRowContext(ctx, lookSQL[mysqlDialect], stripe).Scan(&got)
 		if errors.Is(err, sql.ErrNoRows) {
 			return true, nil
 		}

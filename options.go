@@ -3,6 +3,7 @@ package retrysql
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/retrysql/retrysql/admission"
@@ -174,4 +175,19 @@ func chosenRetrier(opts []Option) *Retrier {
 		}
 	}
 	return r
+}
+
+// isNil reports whether v, an interface value, holds a nil pointer (a
+// typed nil): WithBudget and WithBreaker take one for nil, as documented,
+// rather than call its methods.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	r := reflect.ValueOf(v)
+	switch r.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Chan, reflect.Interface, reflect.Slice:
+		return r.IsNil()
+	}
+	return false
 }

@@ -190,6 +190,9 @@ func WithIdempotent() Option {
 func WithBudget(b Budget) Option {
 	return kindBudget.with(func(cfg *config) error {
 		cfg.budget = b
+		if isNil(b) {
+			cfg.budget = nil // a nil *budget.Ratio, say
+		}
 		return nil
 	})
 }
@@ -223,6 +226,9 @@ func WithBudgetClasses(classes ...classify.Class) Option {
 func WithBreaker(b Breaker) Option {
 	return kindBreaker.with(func(cfg *config) error {
 		cfg.breaker = b
+		if isNil(b) {
+			cfg.breaker = nil // a nil *CircuitBreaker, say
+		}
 		return nil
 	})
 }
