@@ -90,13 +90,21 @@ func takeTargetSessionAttrs(dsn string) (out string, attrs, writer bool, err err
 		return dsn, false, false, nil // go-sql-driver reports it
 	}
 	v := params.Get("targetSessionAttrs")
-	params.Del("targetSessionAttrs")
 	if v != "any" && v != "read-write" {
 		return "", false, false, fmt.Errorf("retrysql: targetSessionAttrs=%q: want any or read-write", v)
 	}
+	// The other parameters stay as they were written: encoded again, a
+	// list such as charset=utf8mb4,utf8 would reach go-sql-driver, which
+	// does not decode every value, as utf8mb4%2Cutf8.
+	var kept []string
+	for kv := range strings.SplitSeq(dsn[q+1:], "&") {
+		if k, _, _ := strings.Cut(kv, "="); k != "targetSessionAttrs" {
+			kept = append(kept, kv)
+		}
+	}
 	out = dsn[:q]
-	if len(params) > 0 {
-		out += "?" + params.Encode()
+	if len(kept) > 0 {
+		out += "?" + strings.Join(kept, "&")
 	}
 	return out, true, v == "read-write", nil
 }

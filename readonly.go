@@ -9,11 +9,18 @@ import (
 // starts with SELECT, SHOW, EXPLAIN, VALUES, TABLE, DESCRIBE, DESC or WITH
 // (after spaces, comments and parentheses), and mentions nothing that
 // writes or locks (INSERT, UPDATE, DELETE, MERGE, INTO, FOR UPDATE, FOR
-// SHARE, LOCK, NEXTVAL, SETVAL, ANALYZE, advisory locks, GET_LOCK). It is
-// meant for WithIdempotentQueries; it cannot see what a called function
-// does.
+// SHARE, LOCK, NEXTVAL, SETVAL, ANALYZE, PostgreSQL's advisory locks,
+// GET_LOCK, RELEASE_LOCK), and holds one statement only (no semicolon but
+// at its end). It is meant for WithIdempotentQueries; it cannot see what
+// a called function does.
 func ReadOnlyQuery(query string) bool {
 	q := strings.ToUpper(stripLeading(query))
+	if strings.Contains(strings.TrimRight(q, "; \t\r\n"), ";") || strings.Contains(q, "ADVISORY") {
+		// Another statement may follow (SELECT 1; DROP TABLE t), and
+		// PostgreSQL's advisory lock functions are many
+		// (pg_try_advisory_lock, pg_advisory_lock_shared, ...).
+		return false
+	}
 	first := q
 	if i := strings.IndexFunc(q, func(r rune) bool { return !unicode.IsLetter(r) }); i >= 0 {
 		first = q[:i]
@@ -33,7 +40,7 @@ func ReadOnlyQuery(query string) bool {
 
 var writingWords = []string{
 	"INSERT", "UPDATE", "DELETE", "MERGE", "INTO", "SHARE", "LOCK", "NEXTVAL", "SETVAL",
-	"ANALYZE", "PG_ADVISORY_LOCK", "PG_ADVISORY_XACT_LOCK", "GET_LOCK", "CALL",
+	"ANALYZE", "GET_LOCK", "RELEASE_LOCK", "RELEASE_ALL_LOCKS", "CALL",
 }
 
 // containsWord reports whether w appears in s as a whole word.

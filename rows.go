@@ -95,7 +95,12 @@ func (p *prefetched) HasNextResultSet() bool {
 func (p *prefetched) NextResultSet() error {
 	p.pending = false
 	if r, ok := p.inner.(driver.RowsNextResultSet); ok {
-		return r.NextResultSet()
+		err := r.NextResultSet()
+		if err == nil {
+			// database/sql asks for the new set's columns.
+			p.cols = p.inner.Columns()
+		}
+		return err
 	}
 	return io.EOF
 }

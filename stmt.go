@@ -3,6 +3,8 @@ package retrysql
 import (
 	"context"
 	"database/sql/driver"
+
+	"github.com/retrysql/retrysql/classify"
 )
 
 // stmt wraps a prepared statement of the driver. The wrapper database/sql
@@ -57,6 +59,19 @@ func (s *stmt) current(ctx context.Context) error {
 	return nil
 }
 
+// notSent returns err, the failure of a statement's PREPARE again on the
+// connection that replaced its own (stmt.current), marked as unsent if it
+// lost the connection: the statement itself was not sent, so it may run
+// again whatever it does.
+func (c *conn) notSent(err error) error {
+	res := c.h.r.policy.classify(err)
+	if res.Class != classify.ConnLost || res.Unsent {
+		return err
+	}
+	res.Unsent = true
+	return Classified(err, res)
+}
+
 // Unwrap returns the driver's own statement.
 func (s *stmt) Unwrap() driver.Stmt { return s.inner }
 
@@ -92,7 +107,7 @@ func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
 func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
 	exec := func(ctx context.Context) (driver.Result, error) {
 		if err := s.current(ctx); err != nil {
-			return nil, err
+			return nil, s.c.notSent(err)
 		}
 		if s.execer != nil {
 			return s.execer.ExecContext(ctx, args)
@@ -122,7 +137,7 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
 	query := func(ctx context.Context) (driver.Rows, error) {
 		if err := s.current(ctx); err != nil {
-			return nil, err
+			return nil, s.c.notSent(err)
 		}
 		if s.queryer != nil {
 			return s.queryer.QueryContext(ctx, args)

@@ -102,3 +102,26 @@ func TestNoWriterYetIsAFailedConnect(t *testing.T) {
 		t.Fatalf("Classify(%v) = %v, want a failed connect", err, res)
 	}
 }
+
+// TestHostListKeepsOtherParameters: targetSessionAttrs is taken out of a
+// MySQL DSN and the other parameters reach go-sql-driver as they were
+// written. Encoded again, a charset list (charset=utf8mb4,utf8) read
+// utf8mb4%2Cutf8, which go-sql-driver does not decode, and every connect
+// failed.
+func TestHostListKeepsOtherParameters(t *testing.T) {
+	dsn := dbtest.MySQLDSN(t)
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	for _, attrs := range []string{"any", "read-write"} {
+		db := openRetry(t, retrysql.DriverMySQL, dsn+sep+"charset=utf8mb4,utf8&targetSessionAttrs="+attrs)
+		var cs string
+		if err := db.QueryRowContext(t.Context(), "SELECT @@character_set_client").Scan(&cs); err != nil {
+			t.Fatalf("targetSessionAttrs=%s: %v", attrs, err)
+		}
+		if cs != "utf8mb4" {
+			t.Errorf("targetSessionAttrs=%s: character set %s, want utf8mb4", attrs, cs)
+		}
+	}
+}

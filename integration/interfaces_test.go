@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/stdlib"
@@ -146,3 +147,46 @@ type rowSource struct {
 func (r *rowSource) Next() bool             { r.i++; return r.i < len(r.rows) }
 func (r *rowSource) Values() ([]any, error) { return r.rows[r.i], nil }
 func (r *rowSource) Err() error             { return nil }
+
+// TestResultSetsThroughRetrysql: a query with several result sets (a
+// multi-statement query here; a CALL does the same) gives each set's own
+// columns through retrysql. With the first set's, database/sql sized the
+// second set's row for two values and go-sql-driver panicked reading it.
+func TestResultSetsThroughRetrysql(t *testing.T) {
+	dsn := dbtest.MySQLDSN(t)
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	db := openRetry(t, retrysql.DriverMySQL, dsn+sep+"multiStatements=true")
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatalf("reading the second result set panicked: %v", r)
+		}
+	}()
+	rows, err := db.QueryContext(t.Context(), "SELECT 1 AS a, 2 AS b; SELECT 3 AS c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var a, b, c int
+	for rows.Next() {
+		if err := rows.Scan(&a, &b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !rows.NextResultSet() {
+		t.Fatalf("no second result set: %v", rows.Err())
+	}
+	if cols, _ := rows.Columns(); !reflect.DeepEqual(cols, []string{"c"}) {
+		t.Errorf("columns of the second result set: %v, want [c]", cols)
+	}
+	for rows.Next() {
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rows.Err(); err != nil || a != 1 || b != 2 || c != 3 {
+		t.Fatalf("got %d %d %d, %v; want 1 2 3", a, b, c, err)
+	}
+}
