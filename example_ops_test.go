@@ -220,3 +220,21 @@ func ExampleDefaultConnLostStrategy() {
 	fmt.Println(s.Initial, s.Max, err)
 	// Output: 50ms 5s <nil>
 }
+
+// An adapter that decides more than the loop (which statuses of an HTTP
+// answer to send again, say) asks whether the Retrier treats all work as
+// idempotent.
+func ExampleRetrier_AllIdempotent() {
+	plain, err := retrysql.NewRetrier()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	declared, err := retrysql.NewRetrier(retrysql.WithIdempotent())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(plain.AllIdempotent(), declared.AllIdempotent())
+	// Output: false true
+}

@@ -81,6 +81,12 @@ func (r *Retrier) Stats() Stats {
 // Retrier made by NewRetrier without WithAdmission).
 func (r *Retrier) Admission() *admission.Controller { return r.admit }
 
+// AllIdempotent reports whether the Retrier was made WithIdempotent: it
+// treats all the work it runs as safe to run twice. Adapters that decide
+// more than the loop does (retryhttp retries a status only for a request
+// safe to send twice) ask it.
+func (r *Retrier) AllIdempotent() bool { return r.policy.idempotent }
+
 // Idempotent returns a context that declares the work done with it
 // idempotent: running it twice is harmless, so a connection lost after the
 // request may have reached the server is retried instead of returned as

@@ -45,7 +45,8 @@ func NewTokenBucket(rate float64, burst int) (*TokenBucket, error) {
 	if burst < 1 || burst > MaxBurst {
 		return nil, fmt.Errorf("budget: token bucket burst %d is outside [1, %d]", burst, MaxBurst)
 	}
-	interval := int64(float64(time.Second) / rate)
+	// Rounded up: a shorter interval would grant more than Rate a second.
+	interval := int64(math.Ceil(float64(time.Second) / rate))
 	return &TokenBucket{
 		interval:  interval,
 		tolerance: int64(burst-1) * interval,
@@ -81,8 +82,10 @@ func (b *TokenBucket) Tokens(now time.Time) int {
 		return 0
 	}
 	t := sinceStart(b.start, now)
-	ahead := max(b.tat.Load(), t) - t // ≤ tolerance + interval
-	return int((b.tolerance + b.interval - ahead) / b.interval)
+	// ahead ≤ tolerance + interval, unless a retry was granted at a time
+	// later than now (callers read the clock on their own): none left.
+	ahead := max(b.tat.Load(), t) - t
+	return int(max(b.tolerance+b.interval-ahead, 0) / b.interval)
 }
 
 // maxSince bounds the time a budget measures, so that adding a token

@@ -17,12 +17,14 @@ import (
 //     asked to stop; retrying would defy it.
 //   - driver.ErrBadConn: ConnLost, Unsent. A driver returns it only when the
 //     server cannot have performed the operation.
-//   - a failed dial (a *net.OpError with Op "dial"), a refused connection
-//     (ECONNREFUSED) or an unreachable host or network: ConnLost, Unsent.
-//     No connection was made, so nothing was sent.
-//   - a reset or aborted connection, a broken pipe, io.EOF,
-//     io.ErrUnexpectedEOF, net.ErrClosed, and network timeouts: ConnLost.
-//     The request may have reached the server.
+//   - a failed dial (a *net.OpError with Op "dial", whatever its cause)
+//     or a refused connection (ECONNREFUSED): ConnLost, Unsent. No
+//     connection was made, so nothing was sent.
+//   - a reset or aborted connection, a broken pipe, an unreachable host or
+//     network on a connection already made (Linux reports EHOSTUNREACH and
+//     ENETUNREACH on reads and writes once retransmissions meet an ICMP
+//     error), io.EOF, io.ErrUnexpectedEOF, net.ErrClosed, and network
+//     timeouts: ConnLost. The request may have reached the server.
 //
 // Network sees through errors wrapped with %w and errors.Join. The context
 // rule wins over the others, so a read that failed because the caller's
@@ -37,12 +39,12 @@ func Network(err error) (Result, bool) {
 	if errors.Is(err, driver.ErrBadConn) {
 		return Result{Class: ConnLost, Unsent: true}, true
 	}
-	if isDial(err) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) {
+	if isDial(err) || errors.Is(err, syscall.ECONNREFUSED) {
 		return Result{Class: ConnLost, Unsent: true}, true
 	}
 	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNABORTED) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ETIMEDOUT) ||
+		errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, net.ErrClosed) {
 		return Result{Class: ConnLost}, true

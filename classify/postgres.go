@@ -24,6 +24,8 @@ var postgresRules = []CodeRule{
 		Why: "max_connections or a role's or database's connection limit, at connect"},
 	{Engine: "PostgreSQL", Code: pgerrcode.CannotConnectNow, Name: "cannot_connect_now", Class: Transient,
 		Why: "the server is starting up, shutting down or in recovery"},
+	{Engine: "PostgreSQL proxies and poolers", Code: pgerrcode.SQLClientUnableToEstablishSQLConnection, Name: "sqlclient_unable_to_establish_sqlconnection", Class: Transient,
+		Why: "a proxy or pooler in front of the server could not reach it, at connect (PostgreSQL itself does not send it)"},
 	{Engine: "PostgreSQL, Aurora", Code: pgerrcode.ReadOnlySQLTransaction, Name: "read_only_sql_transaction", Class: Transient, ReadOnly: true,
 		Why: "a write reached a standby or a demoted writer after a failover; also a write in a transaction begun READ ONLY, which RunInTx therefore returns at once"},
 	{Engine: "PostgreSQL", Code: pgerrcode.FeatureNotSupported, Name: "feature_not_supported", Class: Transient, StaleStatement: true,

@@ -73,6 +73,10 @@ func (x *exchange) attempt(ctx context.Context) (*http.Response, error) {
 		}
 		return nil, x.failed(err)
 	}
+	if resp.Body == nil {
+		// As http.Client does for a RoundTripper that returns none.
+		resp.Body = http.NoBody
+	}
 	resp.Request = x.req
 	if !x.safe || !retried(resp.StatusCode) {
 		if cancel != nil {

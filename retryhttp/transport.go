@@ -25,9 +25,11 @@
 //     other status is the answer.
 //
 // A request is safe to send twice when its method is idempotent (GET,
-// HEAD, OPTIONS, TRACE, PUT, DELETE) or it carries an Idempotency-Key (or
-// X-Idempotency-Key) header, as net/http itself reads it: present in
-// Header, even with a nil value. Its body must be rewindable (nil,
+// HEAD, OPTIONS, TRACE, PUT, DELETE), when it carries an Idempotency-Key
+// (or X-Idempotency-Key) header, as net/http itself reads it: present in
+// Header, even with a nil value, or when it was declared so: its context
+// made by retrysql.Idempotent, or the Transport made with
+// retrysql.WithIdempotent. Its body must be rewindable (nil,
 // http.NoBody, or Request.GetBody set, as http.NewRequest sets it for
 // in-memory bodies): a request whose body cannot be sent again makes one
 // attempt, whatever happens to it.
@@ -120,7 +122,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	defer h.release()
-	rt := exchange{base: t.base, req: req, safe: replayable(req)}
+	rt := exchange{base: t.base, req: req, safe: replayable(req) || retrysql.IsIdempotent(req.Context()) || h.r.AllIdempotent()}
 	ctx := req.Context()
 	if rt.safe {
 		ctx = retrysql.Idempotent(ctx)
