@@ -49,12 +49,13 @@ func WithOnGiveUp(f func(Event)) Option {
 }
 
 // WithOnComplete sets a function called once per logical operation when it
-// ends, however it ends, with its attempts, the time slept between them,
-// its duration and its outcome. Same rules as WithOnRetry. which says for
-// which operations (one value at most): AllOperations, the default, or
-// RetriedOrFailed, for a hook that has nothing to do when the first
-// attempt succeeds (metrics of retries and failures): the operations that
-// succeed at once then cost nothing more, not even a clock reading.
+// ends, however it ends (but for a panic of the operation's own code, which
+// goes on up the stack without it), with its attempts, the time slept
+// between them, its duration and its outcome. Same rules as WithOnRetry.
+// which says for which operations (one value at most): AllOperations, the
+// default, or RetriedOrFailed, for a hook that has nothing to do when the
+// first attempt succeeds (metrics of retries and failures): the operations
+// that succeed at once then cost nothing more, not even a clock reading.
 func WithOnComplete(f func(Completion), which ...Completions) Option {
 	return kindOnComplete.with(func(cfg *config) error {
 		if len(which) > 1 || len(which) == 1 && which[0] > RetriedOrFailed {
