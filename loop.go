@@ -177,7 +177,11 @@ func loop[T any](ctx context.Context, r *Retrier, p *policy, s site, op func(con
 			st.end = EndSuccess
 			return v, nil
 		}
-		res, hint, marked := p.judge(err, s.outer())
+		outer := s.outer()
+		if f, ok := s.(interface{ fnsError() bool }); ok {
+			outer = outer && f.fnsError()
+		}
+		res, hint, marked := p.judge(err, outer)
 		var timedOut bool
 		if fired {
 			res, timedOut, err = p.timedOut(err, res, marked)

@@ -232,3 +232,32 @@ func TestTypedNilBreakerAndBudget(t *testing.T) {
 		t.Errorf("breaker state %v", s.Breaker)
 	}
 }
+
+// TestRetryIfDoesNotJudgeCommit: WithRetryIf judges fn's errors, not
+// COMMIT's. A COMMIT that failed with an error no rule knows may have
+// been applied: a retryIf that accepts every error does not replay it.
+func TestRetryIfDoesNotJudgeCommit(t *testing.T) {
+	mystery := errors.New("commit: the proxy said something odd")
+	d := newFake(failN("commit", "", 1, mystery))
+	db := openFake(t, d, retrysql.WithAdmission(nil))
+	var runs atomic.Int32
+	err := retrysql.RunInTx(t.Context(), db, nil, func(ctx context.Context, tx *sql.Tx) error {
+		runs.Add(1)
+		_, err := tx.ExecContext(ctx, "UPDATE t")
+		return err
+	}, retrysql.WithRetryIf(func(error) bool { return true }))
+	if !errors.Is(err, mystery) || runs.Load() != 1 || d.count("commit", "") != 1 {
+		t.Fatalf("got %v after %d runs and %d COMMITs, want the COMMIT's error after 1 of each", err, runs.Load(), d.count("commit", ""))
+	}
+	// fn's own errors are still its to judge.
+	runs.Store(0)
+	err = retrysql.RunInTx(t.Context(), db, nil, func(ctx context.Context, tx *sql.Tx) error {
+		if runs.Add(1) == 1 {
+			return mystery
+		}
+		return nil
+	}, retrysql.WithRetryIf(func(err error) bool { return errors.Is(err, mystery) }))
+	if err != nil || runs.Load() != 2 {
+		t.Fatalf("fn's error: got %v after %d runs, want nil after 2", err, runs.Load())
+	}
+}

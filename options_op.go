@@ -19,8 +19,9 @@ var (
 // outlive an attempt.
 const operations = scopeRetrier | scopeDo | scopeTx
 
-// WithRetryIf makes the errors of Do's op (or RunInTx's fn) for which
-// retryable reports true transient, and so retried: it is asked about
+// WithRetryIf makes the errors of Do's op (or RunInTx's fn and BEGIN, not
+// COMMIT's, whose outcome may be unknown) for which retryable reports true
+// transient, and so retried: it is asked about
 // every error that carries no marker and that the classifier calls
 // permanent, except a context's end (context.Canceled,
 // context.DeadlineExceeded; for a time limit per attempt use

@@ -36,6 +36,15 @@ func (t *txSite) funds() bool     { return true }
 func (t *txSite) atConnect() bool { return t.op.connectFailed.Load() }
 func (t *txSite) outer() bool     { return true }
 
+// fnsError reports whether the last attempt's error is one WithRetryIf may
+// judge: fn's, or BEGIN's, not COMMIT's. A COMMIT that failed with an
+// error no rule knows may have been applied; a retryIf that took it for
+// transient would replay the transaction.
+func (t *txSite) fnsError() bool {
+	inCommit, _, _, _ := t.facts.snapshot()
+	return !inCommit
+}
+
 // paced: under admission, the contention error of an attempt that held a
 // permit is paced by the permits: its replay waits for one, not for a
 // delay. An attempt that ran without one (AdmitHotOnly's first attempt of
