@@ -29,6 +29,7 @@ func TestRetryAfterBounds(t *testing.T) {
 		{name: "a short hint does not shorten it", err: retrysql.RetryAfter(errPlain, ms), attempts: 2, waited: 10 * ms},
 		{name: "no hint: the strategy's delay", err: retrysql.RetryAfter(errPlain, 0), attempts: 2, waited: 10 * ms},
 		{name: "a negative hint is none", err: retrysql.RetryAfter(errPlain, -time.Hour), attempts: 2, waited: 10 * ms},
+		{name: "an outer hint of 0 hides no inner one", err: retrysql.RetryAfter(retrysql.RetryAfter(errPlain, 2*time.Second), 0), attempts: 2, waited: 2 * time.Second},
 		{name: "a strategy that follows hints takes a short one as it is",
 			err:  retrysql.RetryAfter(errPlain, 3*ms),
 			opts: []retrysql.Option{retrysql.WithStrategy(classify.Transient, strategy.FollowHint{Strategy: strategy.Fixed{Interval: 10 * ms}})}, attempts: 2, waited: 3 * ms},

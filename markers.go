@@ -96,18 +96,19 @@ type marks struct {
 }
 
 // walk finds, in the order errors.As visits err's tree, the first marker
-// that gives a class and the first hint; it reports whether it found
-// both (and so can stop). It allocates nothing.
+// that gives a class, and the first hint that is a wait (a RetryAfter of
+// 0 marks the error hinted but does not hide a longer one inside it); it
+// reports whether it found both (and so can stop). It allocates nothing.
 func (m *marks) walk(err error) bool {
 	for err != nil {
 		if mk, ok := err.(*marker); ok {
 			if mk.classed && !m.classed {
 				m.res, m.classed = mk.res, true
 			}
-			if mk.hinted && !m.hinted {
+			if mk.hinted && m.hint == 0 {
 				m.hint, m.hinted = mk.hint, true
 			}
-			if m.classed && m.hinted {
+			if m.classed && m.hint > 0 {
 				return true
 			}
 		}
