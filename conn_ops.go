@@ -126,6 +126,16 @@ func (c *conn) prepareInner(ctx context.Context, query string) (driver.Stmt, err
 	return s, nil
 }
 
+// unprepared counts out a statement of query that prepareInner counted,
+// once it is closed.
+func (c *conn) unprepared(query string) {
+	if n := c.prepared[query]; n > 1 {
+		c.prepared[query] = n - 1
+	} else {
+		delete(c.prepared, query)
+	}
+}
+
 // BeginTx implements driver.ConnBeginTx: the driver's, or its Begin with
 // database/sql's checks. BEGIN changes nothing that outlives its
 // connection, so it is retried like an idempotent statement; nothing is

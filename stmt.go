@@ -52,6 +52,7 @@ func (s *stmt) current(ctx context.Context) error {
 	}
 	if stmtShapeOf(inner) != stmtShapeOf(s.inner) {
 		inner.Close()
+		s.c.unprepared(s.query)
 		return errOtherShape
 	}
 	s.inner.Close() // of the lost connection
@@ -80,11 +81,7 @@ func (s *stmt) Close() error {
 	if s.gen != s.c.gen {
 		return nil // it died with its connection
 	}
-	if n := s.c.prepared[s.query]; n > 1 {
-		s.c.prepared[s.query] = n - 1
-	} else {
-		delete(s.c.prepared, s.query)
-	}
+	s.c.unprepared(s.query)
 	return s.inner.Close()
 }
 
