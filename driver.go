@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -103,16 +104,34 @@ func Register(name string, drv driver.Driver, opts ...Option) error {
 	if name == "" {
 		return errors.New("retrysql: Register with an empty name")
 	}
-	if slices.Contains(sql.Drivers(), name) {
-		return fmt.Errorf("retrysql: a driver named %q is already registered", name)
-	}
 	if w, ok := drv.(*wrapDriver); ok {
 		drv, opts = w.inner, slices.Concat(w.opts, opts)
 	}
 	if _, err := newHandle(nil, opts); err != nil {
 		return err
 	}
-	sql.Register(name, &wrapDriver{inner: drv, opts: slices.Clone(opts)})
+	registerMu.Lock()
+	defer registerMu.Unlock()
+	return register(name, &wrapDriver{inner: drv, opts: slices.Clone(opts)})
+}
+
+// registerMu makes Register's check and registration one step: two calls
+// with one name, at once, both found it free.
+var registerMu sync.Mutex
+
+// register registers w as name, or says that name is taken (by another
+// package's sql.Register too, which Register cannot lock out).
+func register(name string, w *wrapDriver) (err error) {
+	taken := fmt.Errorf("retrysql: a driver named %q is already registered", name)
+	if slices.Contains(sql.Drivers(), name) {
+		return taken
+	}
+	defer func() {
+		if recover() != nil {
+			err = taken
+		}
+	}()
+	sql.Register(name, w)
 	return nil
 }
 

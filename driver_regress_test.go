@@ -5,10 +5,13 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/retrysql/retrysql"
 )
@@ -222,5 +225,30 @@ func TestLostWhileRepreparingIsRetried(t *testing.T) {
 	}
 	if n := d.count("stmt-exec", "INSERT x"); n != 2 {
 		t.Errorf("INSERT sent %d times, want 2 (one refused before sending, one that ran)", n)
+	}
+}
+
+// TestRegisterAtOnce: calls of Register with one name at once register it
+// once and tell the others it is taken, rather than panic in sql.Register
+// (the check and the registration were two steps).
+func TestRegisterAtOnce(t *testing.T) {
+	name := fmt.Sprintf("retry+regress-at-once-%d", time.Now().UnixNano()) // new at each -count
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() { errs <- retrysql.Register(name, multiSet{}) })
+	}
+	wg.Wait()
+	close(errs)
+	ok := 0
+	for err := range errs {
+		if err == nil {
+			ok++
+		} else if !strings.Contains(err.Error(), "already registered") {
+			t.Errorf("Register: %v", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of 8 calls registered %q, want 1", ok, name)
 	}
 }
