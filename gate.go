@@ -118,12 +118,18 @@ func gateOf(db TxBeginner) *gate {
 }
 
 // prepare makes the gate's tables, once; a failure is tried again at most
-// once a minute, and meanwhile the gate is not taken.
+// once a minute, and meanwhile the gate is not taken. One attempt makes
+// them, for up to 3 s whatever its context; the others meanwhile go on
+// without the gate rather than wait for it (a server that does not answer
+// stalled every transaction of the handle for those seconds, once a
+// minute).
 func (g *gate) prepare(ctx context.Context) {
 	if g.ready.Load() || g.broken.Load() {
 		return
 	}
-	g.mu.Lock()
+	if !g.mu.TryLock() {
+		return
+	}
 	defer g.mu.Unlock()
 	if g.ready.Load() || time.Now().UnixNano()-g.failed.Load() < int64(time.Minute) {
 		return
