@@ -17,14 +17,19 @@ type admitter struct {
 	gate          *gate // the handle's fleet gate, if the controller has a fleet
 	p             *policy
 	site          uintptr // where the transaction comes from: fn's code
-	ticket        int64   // when the first attempt asked (UnixNano), 0 before
+	ticket        int64   // when the first attempt began (UnixNano), 0 before
 	aborts        int     // contention errors so far
 
 	// The attempt under way.
 	permit admission.Permit
 	held   bool // permit is held
-	// ranHeld says the attempt that ended last held a permit: its
-	// contention error is paced by the permits (txSite.paced).
+	// busy: the attempt found its first statement hot and no permit free
+	// (firstStatement): it ends with errHotBusy, and its replay waits for
+	// a permit before BEGIN.
+	busy bool
+	// ranHeld says the attempt that ended last held a permit, or asked for
+	// one (busy): its contention error is paced by the permits
+	// (txSite.paced).
 	ranHeld bool
 	began   time.Time // when it started (in a fleet only)
 	keys    []uint64  // its first statement's keys (hotOnly), in keyBuf
@@ -54,9 +59,14 @@ func (t *txSite) admitFor(ctx context.Context, r *Retrier, db TxBeginner, ctl *a
 // then), and makes the fleet gate ready if the controller has turned it
 // on.
 func (a *admitter) start(ctx context.Context) error {
-	a.held, a.keys = false, nil
+	a.held, a.keys, a.busy = false, nil, false
 	if a.fleet {
 		a.began = time.Now()
+	}
+	if a.ticket == 0 {
+		// The transaction's place in line, kept by its replays also when
+		// its first attempt ran without a permit.
+		a.ticket = time.Now().UnixNano()
 	}
 	if a.gate != nil && a.ctl.FleetOn() {
 		a.gate.prepare(ctx)
@@ -93,7 +103,7 @@ func (a *admitter) end(err error) {
 		slow := !a.held && a.fleet && !aborted && a.ctl.Slow(time.Since(a.began))
 		a.ctl.Observe(a.keys, aborted || a.held && a.permit.Waited() || slow)
 	}
-	a.ranHeld = a.held
+	a.ranHeld = a.held || a.busy
 	if a.held {
 		a.permit.Release(aborted)
 		a.held = false
@@ -110,16 +120,20 @@ func (a *admitter) mark(ctx context.Context) context.Context {
 type permitKey struct{ ctl *admission.Controller }
 
 // boundByPool bounds ctl's limit by db's pool size, checked at most once a
-// second per Retrier.
+// second per Retrier for its own controller; another (a call's
+// WithAdmission) is bounded at every call, since the Retrier's last check
+// says nothing of it.
 func (r *Retrier) boundByPool(db TxBeginner, ctl *admission.Controller) {
 	h, ok := db.(*sql.DB)
 	if !ok {
 		return
 	}
-	now := time.Now().UnixNano()
-	last := r.poolChecked.Load()
-	if now-last < int64(time.Second) || !r.poolChecked.CompareAndSwap(last, now) {
-		return
+	if ctl == r.admit {
+		now := time.Now().UnixNano()
+		last := r.poolChecked.Load()
+		if now-last < int64(time.Second) || !r.poolChecked.CompareAndSwap(last, now) {
+			return
+		}
 	}
 	ctl.SetMaxLimit(h.Stats().MaxOpenConnections)
 }

@@ -3,6 +3,7 @@ package retrysql
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"hash/maphash"
 	"math"
 	"reflect"
@@ -169,9 +170,18 @@ func mix(a, b uint64) uint64 {
 	return x ^ x>>31
 }
 
+// hotBusy is how errHotBusy is classified: a contention abort, replayed.
+var hotBusy = classify.Result{Class: classify.TxAborted, Contention: true}
+
+// errHotBusy ends an attempt whose first statement is hot when every
+// permit is taken: nothing of it was sent, and its replay waits for a
+// permit before BEGIN, holding no connection.
+var errHotBusy = Classified(errors.New("retrysql: the transaction's rows are hot and every admission permit is taken: it begins again once it has one"), hotBusy)
+
 // firstStatement runs before the first statement of an attempt's
 // transaction on a retrysql connection: it notes the statement's keys,
-// waits for a permit if the transaction is hot and has none, and takes the
+// takes a permit if the transaction is hot and has none (or ends the
+// attempt with errHotBusy if none is free), and takes the
 // fleet gate if the permit asks. gate runs a statement on the
 // transaction's connection. When the first statement is retrysql's own
 // (the commit check's proof, marked ownStatement), it takes the gate only,
@@ -187,9 +197,19 @@ func (t *txSite) firstStatement(ctx context.Context, query string, args []driver
 		// ends (Observe). Hot judges first attempts, and keeps the site's
 		// record of them.
 		if a.aborts == 0 && a.ctl.Hot(a.site, a.keys) && !a.held && !sent {
-			if err := a.hold(ctx); err != nil {
-				return err
+			// Not waiting here: the attempt holds a connection, and the
+			// attempts holding permits may wait for one (a replay takes
+			// its permit before BEGIN). With the pool's connections all
+			// held by first statements waiting for permits, and the
+			// permits by replays waiting for connections, neither would
+			// ever go on.
+			p, ok := a.ctl.TryAdmit(a.ticket)
+			if !ok {
+				a.busy = true
+				t.facts.statementFailed(errHotBusy, hotBusy, false) // so that fn cannot swallow it
+				return errHotBusy
 			}
+			a.permit, a.held = p, true
 		}
 	}
 	if sent {

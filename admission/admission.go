@@ -77,6 +77,10 @@ const (
 	DefaultQueueThreshold = 2
 	DefaultMinWindow      = 32
 	DefaultWindowTime     = 250 * time.Millisecond
+	// MaxSettingLimit bounds StartLimit, MaxLimit, MinLimit and MinWindow:
+	// a limit is kept as a float64, and a larger one would not convert
+	// back to a count of permits.
+	MaxSettingLimit = 1 << 30
 )
 
 // Settings configure a Controller; zero fields take the defaults.
@@ -167,6 +171,8 @@ func (s Settings) withDefaults() (Settings, error) {
 	switch {
 	case s.StartLimit < 0, s.MaxLimit < 0, s.MinLimit < 0, s.MinWindow < 0, s.WindowTime < 0:
 		return s, errors.New("admission: negative setting")
+	case s.StartLimit > MaxSettingLimit, s.MaxLimit > MaxSettingLimit, s.MinLimit > MaxSettingLimit, s.MinWindow > MaxSettingLimit:
+		return s, fmt.Errorf("admission: a limit or window above %d", MaxSettingLimit)
 	case s.MaxLimit > 0 && s.MinLimit > s.MaxLimit:
 		return s, fmt.Errorf("admission: MinLimit %d above MaxLimit %d", s.MinLimit, s.MaxLimit)
 	case math.IsNaN(s.QueueThreshold) || math.IsInf(s.QueueThreshold, 0):

@@ -136,13 +136,7 @@ func (c *Controller) Admit(ctx context.Context, ticket int64, exclusive bool) (P
 	}
 	c.mu.Lock()
 	if len(c.queue) == 0 && c.canGrant(exclusive) {
-		stripe := c.grant(exclusive, 0)
-		c.mu.Unlock()
-		start := c.now()
-		if ticket == 0 {
-			ticket = start.UnixNano()
-		}
-		return Permit{c: c, exclusive: exclusive, start: start, ticket: ticket, stripe: stripe}, nil
+		return c.grantNow(ticket, exclusive), nil
 	}
 	since := c.now()
 	if ticket == 0 {
@@ -151,6 +145,10 @@ func (c *Controller) Admit(ctx context.Context, ticket int64, exclusive bool) (P
 	c.seq++
 	w := &waiter{ticket: ticket, seq: c.seq, exclusive: exclusive, ready: make(chan struct{}), since: since}
 	heap.Push(&c.queue, w)
+	// An older ticket goes ahead of the line's head: behind an exclusive
+	// waiter (which waits for the attempts under way), it may be granted
+	// a free permit at once.
+	c.dispatch()
 	c.mu.Unlock()
 
 	select {
@@ -173,6 +171,34 @@ func (c *Controller) Admit(ctx context.Context, ticket int64, exclusive bool) (P
 		c.mu.Unlock()
 		return Permit{}, ctx.Err()
 	}
+}
+
+// TryAdmit grants a permit as Admit does, but only at once: when one is
+// free and nobody waits for one; otherwise it returns false, and counts
+// the request as work that waited (the limit may grow). A caller that
+// holds what the attempts under way need to finish (a pooled connection)
+// asks with TryAdmit rather than wait for them.
+func (c *Controller) TryAdmit(ticket int64) (Permit, bool) {
+	c.ready()
+	c.mu.Lock()
+	if len(c.queue) > 0 || !c.canGrant(false) {
+		c.win.saturated = true
+		c.mu.Unlock()
+		return Permit{}, false
+	}
+	return c.grantNow(ticket, false), true
+}
+
+// grantNow grants a permit to a request that did not wait and unlocks
+// c.mu, which the caller holds.
+func (c *Controller) grantNow(ticket int64, exclusive bool) Permit {
+	stripe := c.grant(exclusive, 0)
+	c.mu.Unlock()
+	start := c.now()
+	if ticket == 0 {
+		ticket = start.UnixNano()
+	}
+	return Permit{c: c, exclusive: exclusive, start: start, ticket: ticket, stripe: stripe}
 }
 
 // Release ends the attempt; aborted says whether the database rolled it back
@@ -198,8 +224,8 @@ func (p Permit) release(aborted, counted bool) {
 		}
 		d := end.Sub(p.start)
 		c.win.latency += d
-		if c.win.least == 0 || d < c.win.least {
-			c.win.least = d
+		if c.win.attempts == 1 || d < c.win.least {
+			c.win.least = d // an attempt may take 0 on a coarse clock
 		}
 		if c.win.attempts >= max(c.s.MinWindow, 2*permits(c.st.limit)) || end.Sub(c.winStart) >= c.s.WindowTime {
 			c.closeWindow(end)

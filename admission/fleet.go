@@ -197,7 +197,10 @@ func (s fleetState) next(w window, f, target float64, floor bool, now time.Time)
 		}
 		s.slots = max(1, s.slots*(1-f/2))
 		s.probed = false
-	case !waited && w.gate.gated > 0:
+	case !waited:
+		// A window in which no attempt took the gate (its tables cannot be
+		// made, the handle has none, the attempts were read-only) made
+		// nobody wait either.
 		s.strikes = 0
 		if s.calm++; s.calm >= fleetCalm {
 			// A gate that never made anyone wait has no fleet behind it:
