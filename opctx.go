@@ -77,11 +77,20 @@ func (o *opCtx) startAttempt() {
 	}
 }
 
-// ownBegin marks the context of RunInTx's own BEGIN: only the transaction
-// begun with it takes the attempt's txFacts, not another that fn begins
-// beside it with the context it was given (an outbox write, say), whose
-// COMMIT is not fn ending RunInTx's transaction.
+// ownBegin marks the context of RunInTx's own BEGIN, with a flag that the
+// first transaction begun with it sets: only that one takes the attempt's
+// txFacts, not another that fn begins beside it with the context it was
+// given (an outbox write, say), whose COMMIT is not fn ending RunInTx's
+// transaction. The flag, not the mark, says so, because an adapter may
+// hand fn the context its BEGIN had (GORM keeps it in tx.Statement).
 type ownBegin struct{}
+
+// ownBeginOf reports whether ctx is that of RunInTx's own BEGIN, not yet
+// taken by a transaction, and takes it.
+func ownBeginOf(ctx context.Context) bool {
+	b, ok := ctx.Value(ownBegin{}).(*atomic.Bool)
+	return ok && b.CompareAndSwap(false, true)
+}
 
 // txFacts is what a retrysql connection reports about one attempt's
 // transaction. Its methods are called by the connection under

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/retrysql/retrysql/admission"
@@ -27,6 +28,28 @@ type TxBeginner interface {
 type DBBeginner interface {
 	TxBeginner
 	DB() *sql.DB
+}
+
+// A SiteBeginner is a TxBeginner that names where the transactions of the
+// call come from, for admission (AdmitHotOnly keeps a record per site,
+// and waits before BEGIN for a site whose first attempts were mostly hot):
+// an adapter whose own function wraps the application's returns the
+// application's from Site, so that the calls through it are not all one
+// site. Site returns a function, or nil for RunInTx's fn.
+type SiteBeginner interface {
+	TxBeginner
+	Site() any
+}
+
+// siteFor returns the site of a call on db with fn's site: the one a
+// SiteBeginner names, if it names a function.
+func siteFor(db TxBeginner, site uintptr) uintptr {
+	if b, ok := db.(SiteBeginner); ok {
+		if f := b.Site(); f != nil && reflect.ValueOf(f).Kind() == reflect.Func && !reflect.ValueOf(f).IsNil() {
+			return siteOf(f)
+		}
+	}
+	return site
 }
 
 // handleOf returns the *sql.DB that db names when it is a DBBeginner that
@@ -149,7 +172,7 @@ func runInTx[T any](ctx context.Context, db TxBeginner, opts *sql.TxOptions, fn 
 	}
 	t := &txSite{readOnly: opts != nil && opts.ReadOnly, r: r, policy: p}
 	t.op.Context, t.op.tx = ctx, &t.facts
-	t.admitFor(ctx, r, h, ctl, site)
+	t.admitFor(ctx, r, h, ctl, siteFor(db, site))
 	if p.commitCheck && !t.readOnly {
 		if t.check, t.checkDB = checkFor(h); t.check == nil {
 			return zero, noCheck(h)
@@ -189,7 +212,7 @@ func admitted[T any](ctx context.Context, t *txSite, body func(context.Context) 
 // txAttempt is one attempt of a RunInTx: BEGIN, fn, COMMIT.
 func txAttempt[T any](ctx context.Context, t *txSite, db TxBeginner, opts *sql.TxOptions, fn func(context.Context, *sql.Tx) (T, error)) (v T, err error) {
 	var zero T
-	tx, err := db.BeginTx(context.WithValue(ctx, ownBegin{}, true), opts)
+	tx, err := db.BeginTx(context.WithValue(ctx, ownBegin{}, new(atomic.Bool)), opts)
 	if err != nil {
 		return zero, err
 	}

@@ -51,6 +51,14 @@ func (a TxAttempt) EndedByFn(committed bool, err error) error {
 	return &txEndedError{how: how, err: err}
 }
 
+// CommitFailedByFn is EndedByFn for a fn that called COMMIT itself and saw
+// it fail: the transaction is not known to have committed (a COMMIT that
+// lost its connection may have been applied), and is not replayed. err is
+// what fn returned.
+func (a TxAttempt) CommitFailedByFn(err error) error {
+	return &txEndedError{how: "commit failed", err: err}
+}
+
 // Transact replays a transaction of an API other than database/sql's
 // (pgx's pgx.Tx, an ORM's) with RunInTx's rules: attempt begins a
 // transaction, runs the work, and commits through a.Commit, rolling back

@@ -71,15 +71,21 @@ func RunInTx(ctx context.Context, db *gorm.DB, opts *sql.TxOptions, fn func(tx *
 	if fn == nil {
 		return errNilFn
 	}
-	_, err := RunInTxValue(ctx, db, opts, func(tx *gorm.DB) (struct{}, error) {
+	_, err := runInTx(ctx, db, opts, func(tx *gorm.DB) (struct{}, error) {
 		return struct{}{}, fn(tx)
-	}, options...)
+	}, fn, options)
 	return err
 }
 
 // RunInTxValue is RunInTx for a transaction that computes a value: the
 // value returned by the fn of the attempt that committed.
 func RunInTxValue[T any](ctx context.Context, db *gorm.DB, opts *sql.TxOptions, fn func(tx *gorm.DB) (T, error), options ...retrysql.Option) (T, error) {
+	return runInTx(ctx, db, opts, fn, fn, options)
+}
+
+// runInTx is RunInTxValue, with the function the application gave (site),
+// which names the transactions for admission (retrysql.SiteBeginner).
+func runInTx[T any](ctx context.Context, db *gorm.DB, opts *sql.TxOptions, fn func(tx *gorm.DB) (T, error), site any, options []retrysql.Option) (T, error) {
 	var zero T
 	switch {
 	case ctx == nil:
@@ -88,11 +94,15 @@ func RunInTxValue[T any](ctx context.Context, db *gorm.DB, opts *sql.TxOptions, 
 		return zero, errors.New("gormretry: the *gorm.DB is nil or was not opened by gorm.Open")
 	case fn == nil:
 		return zero, errNilFn
+	case db.Error != nil:
+		// GORM would begin anyway and hand the transaction back with the
+		// error, holding a connection.
+		return zero, db.Error
 	}
 	if _, inTx := db.Statement.ConnPool.(gorm.TxCommitter); inTx {
 		return zero, errors.New("gormretry: db is a transaction already (RunInTx begins its own; inside one, tx.Transaction makes a savepoint)")
 	}
-	b := &beginner{db: db}
+	b := &beginner{db: db, site: site}
 	b.sqlDB, _ = db.DB() // nil for a ConnPool that is not database/sql's
 	return retrysql.RunInTxValue(ctx, b, opts, func(ctx context.Context, stx *sql.Tx) (T, error) {
 		tx, w := b.tx, b.w
@@ -100,9 +110,12 @@ func RunInTxValue[T any](ctx context.Context, db *gorm.DB, opts *sql.TxOptions, 
 			return zero, errors.New("gormretry: the transaction handed to fn is not the one begun") // never: RunInTx begins, then runs fn
 		}
 		v, err := fn(tx)
-		if byFn := w.endedByFn(); byFn != nil {
+		if byFn, failed := w.endedByFn(); byFn != nil {
 			// fn committed or rolled back itself: nothing to commit, and a
 			// replay could run what it committed twice.
+			if failed {
+				return zero, retrysql.TxAttempt{}.CommitFailedByFn(err)
+			}
 			return zero, retrysql.TxAttempt{}.EndedByFn(*byFn, err)
 		}
 		return v, err
@@ -118,21 +131,32 @@ func RunInTxValue[T any](ctx context.Context, db *gorm.DB, opts *sql.TxOptions, 
 // treats the call as one on the *sql.DB that GORM runs on.
 type beginner struct {
 	db    *gorm.DB
+	site  any // the application's function
 	sqlDB *sql.DB
 	tx    *gorm.DB // the attempt's, for fn
 	stx   *sql.Tx  // the database/sql transaction inside tx
 	w     *watcher
 }
 
-var _ retrysql.DBBeginner = (*beginner)(nil)
+var (
+	_ retrysql.DBBeginner   = (*beginner)(nil)
+	_ retrysql.SiteBeginner = (*beginner)(nil)
+)
 
 // DB names the handle GORM runs on, or nil.
 func (b *beginner) DB() *sql.DB { return b.sqlDB }
+
+// Site names the application's function, whose transactions admission
+// judges apart from others made through this package.
+func (b *beginner) Site() any { return b.site }
 
 func (b *beginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error) {
 	b.tx, b.stx, b.w = nil, nil, nil
 	tx := b.db.WithContext(ctx).Begin(opts)
 	if tx.Error != nil {
+		if stx := sqlTx(tx.Statement.ConnPool); stx != nil {
+			stx.Rollback() // begun with the error: not held for nothing
+		}
 		return nil, tx.Error
 	}
 	stx := sqlTx(tx.Statement.ConnPool)

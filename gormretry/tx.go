@@ -17,8 +17,9 @@ var (
 // fn through GORM (RunInTx ends the *sql.Tx itself, unseen). fn may hand
 // tx to other goroutines, hence the mutex.
 type watcher struct {
-	mu   sync.Mutex
-	byFn *bool // committed (true) or rolled back (false) by fn
+	mu     sync.Mutex
+	byFn   *bool // committed (true) or rolled back (false) by fn
+	failed bool  // fn's COMMIT failed
 }
 
 func (w *watcher) saw(committed bool) {
@@ -29,11 +30,19 @@ func (w *watcher) saw(committed bool) {
 	}
 }
 
-// endedByFn returns what fn did: nil, or committed (true) or rolled back.
-func (w *watcher) endedByFn() *bool {
+// commitFailed notes that fn's COMMIT failed.
+func (w *watcher) commitFailed() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.byFn
+	w.failed = true
+}
+
+// endedByFn returns what fn did: nil, or committed (true) or rolled back,
+// and whether its COMMIT failed.
+func (w *watcher) endedByFn() (*bool, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.byFn, w.failed
 }
 
 // sqlTx returns the *sql.Tx of the transaction GORM began, pool: pool
@@ -92,7 +101,11 @@ type watchedTx struct {
 
 func (t *watchedTx) Commit() error {
 	t.w.saw(true)
-	return t.Tx.Commit()
+	err := t.Tx.Commit()
+	if err != nil {
+		t.w.commitFailed()
+	}
+	return err
 }
 
 func (t *watchedTx) Rollback() error {

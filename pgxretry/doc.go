@@ -31,8 +31,9 @@
 // committed, the transaction is replayed; not known before the context
 // ends, ErrAmbiguousCommit. On a *pgxpool.Pool the question goes through
 // another connection of the pool; on a *pgx.Conn, through a new
-// connection with its configuration. Any other Beginner (a pgx.Tx, for a
-// savepoint) cannot be checked, and the check is refused there.
+// connection with its configuration. Any other Beginner (a *pgxpool.Conn,
+// a type of the application's) cannot be checked, and the check is
+// refused there.
 //
 // # Statements outside a transaction
 //

@@ -6,15 +6,22 @@ import (
 	"reflect"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/retrysql/retrysql"
 )
 
-// Beginner begins a pgx transaction: *pgxpool.Pool, *pgx.Conn and pgx.Tx
-// (for a savepoint) are Beginners.
+// Beginner begins a pgx transaction: *pgxpool.Pool, *pgxpool.Conn and
+// *pgx.Conn are Beginners.
 type Beginner interface {
 	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
 }
+
+var (
+	_ Beginner = (*pgxpool.Pool)(nil)
+	_ Beginner = (*pgxpool.Conn)(nil)
+	_ Beginner = (*pgx.Conn)(nil)
+)
 
 // RunInTx runs fn in a transaction begun on db with opts and commits it,
 // replaying the whole transaction as retrysql.RunInTx does (see the
@@ -68,6 +75,9 @@ func RunInTxValue[T any](ctx context.Context, db Beginner, opts pgx.TxOptions, f
 		if tx.ended != nil {
 			// fn committed or rolled back itself: nothing RunInTx can
 			// commit, and a replay could run what it committed twice.
+			if tx.commitFailed {
+				return zero, a.CommitFailedByFn(err)
+			}
 			return zero, a.EndedByFn(*tx.ended, err)
 		}
 		if err != nil {
@@ -93,13 +103,16 @@ func rollback(ctx context.Context, tx pgx.Tx) {
 // fn makes itself.
 type watched struct {
 	pgx.Tx
-	ended *bool // committed (true) or rolled back (false) by fn
+	ended        *bool // committed (true) or rolled back (false) by fn
+	commitFailed bool  // fn's COMMIT failed
 }
 
 func (w *watched) Commit(ctx context.Context) error {
 	committed := true
 	w.ended = &committed
-	return w.Tx.Commit(ctx)
+	err := w.Tx.Commit(ctx)
+	w.commitFailed = err != nil
+	return err
 }
 
 func (w *watched) Rollback(ctx context.Context) error {

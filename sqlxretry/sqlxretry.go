@@ -64,15 +64,21 @@ func RunInTx(ctx context.Context, db *sqlx.DB, opts *sql.TxOptions, fn func(ctx 
 	if fn == nil {
 		return errNilFn
 	}
-	_, err := RunInTxValue(ctx, db, opts, func(ctx context.Context, tx *sqlx.Tx) (struct{}, error) {
+	_, err := runInTx(ctx, db, opts, func(ctx context.Context, tx *sqlx.Tx) (struct{}, error) {
 		return struct{}{}, fn(ctx, tx)
-	}, options...)
+	}, fn, options)
 	return err
 }
 
 // RunInTxValue is RunInTx for a transaction that computes a value: the
 // value returned by the fn of the attempt that committed.
 func RunInTxValue[T any](ctx context.Context, db *sqlx.DB, opts *sql.TxOptions, fn func(ctx context.Context, tx *sqlx.Tx) (T, error), options ...retrysql.Option) (T, error) {
+	return runInTx(ctx, db, opts, fn, fn, options)
+}
+
+// runInTx is RunInTxValue, with the function the application gave (site),
+// which names the transactions for admission (retrysql.SiteBeginner).
+func runInTx[T any](ctx context.Context, db *sqlx.DB, opts *sql.TxOptions, fn func(ctx context.Context, tx *sqlx.Tx) (T, error), site any, options []retrysql.Option) (T, error) {
 	var zero T
 	switch {
 	case ctx == nil:
@@ -82,7 +88,7 @@ func RunInTxValue[T any](ctx context.Context, db *sqlx.DB, opts *sql.TxOptions, 
 	case fn == nil:
 		return zero, errNilFn
 	}
-	b := &beginner{db: db}
+	b := &beginner{db: db, site: site}
 	return retrysql.RunInTxValue(ctx, b, opts, func(ctx context.Context, tx *sql.Tx) (T, error) {
 		stx := b.tx
 		if stx == nil || stx.Tx != tx {
@@ -98,14 +104,22 @@ func RunInTxValue[T any](ctx context.Context, db *sqlx.DB, opts *sql.TxOptions, 
 // keeps the last one for fn. The attempts of one call are sequential. It
 // is a retrysql.DBBeginner: RunInTx treats the call as one on db.DB.
 type beginner struct {
-	db *sqlx.DB
-	tx *sqlx.Tx
+	db   *sqlx.DB
+	tx   *sqlx.Tx
+	site any // the application's function
 }
 
-var _ retrysql.DBBeginner = (*beginner)(nil)
+var (
+	_ retrysql.DBBeginner   = (*beginner)(nil)
+	_ retrysql.SiteBeginner = (*beginner)(nil)
+)
 
 // DB names the handle the transactions are begun on.
 func (b *beginner) DB() *sql.DB { return b.db.DB }
+
+// Site names the application's function, whose transactions admission
+// judges apart from others made through this package.
+func (b *beginner) Site() any { return b.site }
 
 func (b *beginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error) {
 	b.tx = nil
