@@ -3,6 +3,7 @@ package retrysql_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -42,6 +43,44 @@ func ExampleDBBeginner() {
 	if err != nil {
 		fmt.Println("order:", err)
 	}
+}
+
+// An adapter whose own function wraps the application's names the
+// application's as the transactions' site (SiteBeginner): admission keeps
+// its record of hot first attempts per site, and one adapter's calls
+// would otherwise all be one.
+type siteBeginner struct {
+	ormBeginner
+	site any // the application's function
+}
+
+func (b *siteBeginner) Site() any { return b.site }
+
+func ExampleSiteBeginner() {
+	db, err := sql.Open("pgx", "postgres://app@localhost/shop")
+	if err != nil {
+		panic(err)
+	}
+	defer db.Close()
+	placeOrder := func(tx *sql.Tx) error { // the application's, given to the adapter
+		_, err := tx.Exec("INSERT INTO orders (id) VALUES (42)")
+		return err
+	}
+	b := &siteBeginner{ormBeginner: ormBeginner{db: db}, site: placeOrder}
+	err = retrysql.RunInTx(context.Background(), b, nil, func(ctx context.Context, tx *sql.Tx) error {
+		return placeOrder(b.tx) // the adapter's own function
+	})
+	if err != nil {
+		fmt.Println("order:", err)
+	}
+}
+
+// An adapter whose application code called COMMIT itself (which RunInTx
+// does) and saw it fail says so: the transaction is not replayed.
+func ExampleTxAttempt_CommitFailedByFn() {
+	err := retrysql.TxAttempt{}.CommitFailedByFn(errors.New("commit: connection reset"))
+	fmt.Println(errors.Is(err, retrysql.ErrTxEndedByFn))
+	// Output: true
 }
 
 // TransactOn with a pgx pool: the attempt proves itself first, and a

@@ -121,3 +121,21 @@ func ExampleController_FleetLook() {
 	// true false
 	// true 1
 }
+
+func ExampleController_TryAdmit() {
+	// RunInTx does this at a hot first statement: the attempt holds a
+	// connection, so it takes a permit only if one is free, and otherwise
+	// begins again, waiting for its permit before BEGIN.
+	ctl, err := admission.New(admission.Settings{StartLimit: 1, MaxLimit: 1})
+	if err != nil {
+		panic(err)
+	}
+	p, ok := ctl.TryAdmit(0)
+	fmt.Println(ok)
+	_, ok = ctl.TryAdmit(0) // the only permit is taken
+	fmt.Println(ok)
+	p.Release(false)
+	// Output:
+	// true
+	// false
+}
