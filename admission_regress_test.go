@@ -90,6 +90,43 @@ func TestHotFirstStatementPoolDeadlock(t *testing.T) {
 	}
 }
 
+// TestHotFirstStatementWaitsWithRoom: with connections to spare in the
+// pool beyond those first statements wait with, a hot first statement
+// waits for its permit where it is, as before the fix above, rather than
+// begin again (which costs a BEGIN and a ROLLBACK).
+func TestHotFirstStatementWaitsWithRoom(t *testing.T) {
+	var failCredit atomic.Int32
+	ctl, d, db := admittedFake(t, admission.Settings{AdmitHotOnly: true, MaxLimit: 1})
+	d.script = func(op, q string, _ int) error {
+		if op == "exec" && q == "UPDATE credit" && failCredit.CompareAndSwap(1, 0) {
+			return serialization
+		}
+		return nil
+	}
+	db.SetMaxOpenConns(4)
+	auditHotDebit(t, db, &failCredit)
+	held, err := ctl.Admit(t.Context(), 0, false) // the only permit, for now
+	if err != nil {
+		t.Fatal(err)
+	}
+	var runs atomic.Int32
+	done := make(chan error, 1)
+	go func() {
+		done <- retrysql.RunInTx(t.Context(), db, nil, func(ctx context.Context, tx *sql.Tx) error {
+			runs.Add(1)
+			_, err := tx.ExecContext(ctx, "UPDATE debit")
+			return err
+		})
+	}()
+	for ctl.Snapshot().Queued != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	held.Release(false)
+	if err := <-done; err != nil || runs.Load() != 1 {
+		t.Fatalf("got %v after %d runs, want nil after 1 (waiting at the first statement)", err, runs.Load())
+	}
+}
+
 // TestReplayKeepsTicket: a transaction's replay is served by the
 // time of the transaction's first attempt (the package documentation: "a
 // retried transaction keeps its place in line"). Under AdmitHotOnly a first

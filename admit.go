@@ -19,6 +19,9 @@ type admitter struct {
 	site          uintptr // where the transaction comes from: fn's code
 	ticket        int64   // when the first attempt began (UnixNano), 0 before
 	aborts        int     // contention errors so far
+	// pool is the handle RunInTx runs on, when it is a *sql.DB: its pool's
+	// size bounds the first statements that wait for a permit.
+	pool *sql.DB
 
 	// The attempt under way.
 	permit admission.Permit
@@ -44,6 +47,7 @@ func (t *txSite) admitFor(ctx context.Context, r *Retrier, db TxBeginner, ctl *a
 		return
 	}
 	t.adm = admitter{ctl: ctl, escalateAfter: ctl.EscalateAfter(), hotOnly: ctl.AdmitsHotOnly(), p: t.policy, site: site}
+	t.adm.pool, _ = db.(*sql.DB)
 	if ctl.Fleet() != "" {
 		t.adm.fleet, t.adm.gate = true, gateOf(db)
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/retrysql/retrysql/classify"
@@ -174,14 +175,37 @@ func mix(a, b uint64) uint64 {
 var hotBusy = classify.Result{Class: classify.TxAborted, Contention: true}
 
 // errHotBusy ends an attempt whose first statement is hot when every
-// permit is taken: nothing of it was sent, and its replay waits for a
+// permit is taken and it may not wait for one with its connection
+// (mayWaitHolding): nothing of it was sent, and its replay waits for a
 // permit before BEGIN, holding no connection.
 var errHotBusy = Classified(errors.New("retrysql: the transaction's rows are hot and every admission permit is taken: it begins again once it has one"), hotBusy)
 
+// mayWaitHolding reports whether a first statement, which holds one of
+// the pool's connections, may wait for a permit, and if so counts it in
+// holding (the handle's count, which the caller takes back after the
+// wait). It may while the first statements waiting so leave a connection
+// of the pool to the attempts that hold permits: those may be waiting for
+// one (a replay takes its permit before BEGIN), and with every connection
+// held by a first statement waiting for a permit, and every permit by a
+// replay waiting for a connection, neither would go on. An unbounded
+// pool always leaves one; a handle that is not a *sql.DB is not known.
+func (a *admitter) mayWaitHolding(holding *atomic.Int32) bool {
+	if a.pool == nil || holding == nil {
+		return false
+	}
+	n := a.pool.Stats().MaxOpenConnections
+	if holding.Add(1) < int32(n) || n <= 0 {
+		return true
+	}
+	holding.Add(-1)
+	return false
+}
+
 // firstStatement runs before the first statement of an attempt's
 // transaction on a retrysql connection: it notes the statement's keys,
-// takes a permit if the transaction is hot and has none (or ends the
-// attempt with errHotBusy if none is free), and takes the
+// takes a permit if the transaction is hot and has none (waiting for it
+// if mayWaitHolding says it may, else ending the attempt with errHotBusy),
+// and takes the
 // fleet gate if the permit asks. gate runs a statement on the
 // transaction's connection. When the first statement is retrysql's own
 // (the commit check's proof, marked ownStatement), it takes the gate only,
@@ -189,7 +213,7 @@ var errHotBusy = Classified(errors.New("retrysql: the transaction's rows are hot
 // that statement (its keys, the site's record) but waits for nothing,
 // since the transaction has its snapshot already (PostgreSQL takes it at
 // the first statement); a site found likely hot waits before BEGIN.
-func (t *txSite) firstStatement(ctx context.Context, query string, args []driver.NamedValue, gate func(context.Context, string) error, sent bool) error {
+func (t *txSite) firstStatement(ctx context.Context, query string, args []driver.NamedValue, gate func(context.Context, string) error, sent bool, holding *atomic.Int32) error {
 	a := &t.adm
 	if a.hotOnly && ctx.Value(ownStatement{}) == nil {
 		a.keys = statementKeys(a.keyBuf[:0], query, args)
@@ -197,19 +221,19 @@ func (t *txSite) firstStatement(ctx context.Context, query string, args []driver
 		// ends (Observe). Hot judges first attempts, and keeps the site's
 		// record of them.
 		if a.aborts == 0 && a.ctl.Hot(a.site, a.keys) && !a.held && !sent {
-			// Not waiting here: the attempt holds a connection, and the
-			// attempts holding permits may wait for one (a replay takes
-			// its permit before BEGIN). With the pool's connections all
-			// held by first statements waiting for permits, and the
-			// permits by replays waiting for connections, neither would
-			// ever go on.
-			p, ok := a.ctl.TryAdmit(a.ticket)
-			if !ok {
+			if p, ok := a.ctl.TryAdmit(a.ticket); ok {
+				a.permit, a.held = p, true
+			} else if a.mayWaitHolding(holding) {
+				err := a.hold(ctx)
+				holding.Add(-1)
+				if err != nil {
+					return err
+				}
+			} else {
 				a.busy = true
 				t.facts.statementFailed(errHotBusy, hotBusy, false) // so that fn cannot swallow it
 				return errHotBusy
 			}
-			a.permit, a.held = p, true
 		}
 	}
 	if sent {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -69,6 +70,9 @@ type handle struct {
 	// connector is the driver's; a lost connection that was fresh is
 	// replaced in place through it.
 	connector driver.Connector
+	// holding counts the first statements of RunInTx that wait for an
+	// admission permit on a connection of the handle (admit_hot.go).
+	holding atomic.Int32
 }
 
 // wrapConn wraps a connection of the driver for handle h.

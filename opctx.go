@@ -115,7 +115,7 @@ type txFacts struct {
 
 // firstStatementHook is RunInTx's, for admission at the first statement.
 type firstStatementHook interface {
-	firstStatement(ctx context.Context, query string, args []driver.NamedValue, gate func(context.Context, string) error, sent bool) error
+	firstStatement(ctx context.Context, query string, args []driver.NamedValue, gate func(context.Context, string) error, sent bool, holding *atomic.Int32) error
 }
 
 func (f *txFacts) reset() {

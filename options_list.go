@@ -239,11 +239,12 @@ func WithBreaker(b Breaker) Option {
 // handle) that ctl admits holds one of ctl's permits until its COMMIT or
 // ROLLBACK, waiting for it oldest transaction first: every attempt, or
 // with Settings.AdmitHotOnly only those of transactions that aborted or
-// whose first statement picks hot rows, taking it at that statement,
-// before sending it, if one is free, and otherwise beginning again once
-// it has one (the attempt holds a connection, and waiting with it could
-// deadlock a bounded pool); before BEGIN, when most first attempts of the
-// same fn were hot. A contention error (deadlock, serialization failure, lock
+// whose first statement picks hot rows, waiting for it at that
+// statement, before sending it, while the statements waiting so leave a
+// connection of the pool to the attempts holding permits, and otherwise
+// beginning again once it has one (the pool would deadlock); before
+// BEGIN, when most first attempts of the same fn were hot. A contention
+// error (deadlock, serialization failure, lock
 // not available, lock wait timeout) of an attempt that held a permit is
 // retried without a delay and without drawing from the budget, since the
 // permits pace the retries; one that ran without a permit waits its

@@ -20,7 +20,9 @@ func (plainStmt) Close() error { return nil }
 // converterStmt has driver.ColumnConverter.
 type converterStmt struct{ plainStmt }
 
-func (converterStmt) ColumnConverter(int) driver.ValueConverter { return driver.DefaultParameterConverter }
+func (converterStmt) ColumnConverter(int) driver.ValueConverter {
+	return driver.DefaultParameterConverter
+}
 
 // TestOtherShapeCountsOut: a statement prepared again on the connection
 // that replaced its own, and found of another shape (errOtherShape), is

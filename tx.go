@@ -3,6 +3,7 @@ package retrysql
 import (
 	"context"
 	"database/sql/driver"
+	"sync/atomic"
 
 	"github.com/retrysql/retrysql/classify"
 )
@@ -34,7 +35,11 @@ func (t *tx) beforeStatement(ctx context.Context, query string, args []driver.Na
 		return nil
 	}
 	t.judged = ctx.Value(ownStatement{}) == nil
-	return t.facts.hook.firstStatement(ctx, query, args, t.gate, sent)
+	var holding *atomic.Int32 // the handle's count
+	if t.c != nil {
+		holding = &t.c.h.holding
+	}
+	return t.facts.hook.firstStatement(ctx, query, args, t.gate, sent, holding)
 }
 
 // gate runs one of RunInTx's own statements (the fleet gate's) on the
