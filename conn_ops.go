@@ -156,7 +156,7 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 		return nil, err
 	}
 	c.tx = &tx{inner: t, c: c, readOnly: opts.ReadOnly}
-	if o := opOf(ctx); o != nil && o.tx != nil && ownBeginOf(ctx) {
+	if o := opOf(ctx); o != nil && o.tx != nil && o.tx.takeBegin() {
 		// RunInTx's own BEGIN: not one of a transaction fn begins beside
 		// it with the same context.
 		c.tx.facts = o.tx

@@ -77,21 +77,6 @@ func (o *opCtx) startAttempt() {
 	}
 }
 
-// ownBegin marks the context of RunInTx's own BEGIN, with a flag that the
-// first transaction begun with it sets: only that one takes the attempt's
-// txFacts, not another that fn begins beside it with the context it was
-// given (an outbox write, say), whose COMMIT is not fn ending RunInTx's
-// transaction. The flag, not the mark, says so, because an adapter may
-// hand fn the context its BEGIN had (GORM keeps it in tx.Statement).
-type ownBegin struct{}
-
-// ownBeginOf reports whether ctx is that of RunInTx's own BEGIN, not yet
-// taken by a transaction, and takes it.
-func ownBeginOf(ctx context.Context) bool {
-	b, ok := ctx.Value(ownBegin{}).(*atomic.Bool)
-	return ok && b.CompareAndSwap(false, true)
-}
-
 // txFacts is what a retrysql connection reports about one attempt's
 // transaction. Its methods are called by the connection under
 // database/sql's lock of that connection, possibly from another goroutine
@@ -111,6 +96,30 @@ type txFacts struct {
 	// transaction is on one.
 	hook     firstStatementHook
 	attached bool
+	// beginning: RunInTx's own BEGIN is under way. Only the transaction it
+	// begins takes the attempt's facts (takeBegin), not another that fn
+	// begins beside it with the context it was given (an outbox write,
+	// say), whose COMMIT is not fn ending RunInTx's transaction. A flag of
+	// the facts rather than a mark of the context, which an adapter may
+	// hand fn (GORM keeps its BEGIN's in tx.Statement).
+	beginning bool
+}
+
+// begins says RunInTx's own BEGIN is under way (on), or over.
+func (f *txFacts) begins(on bool) {
+	f.mu.Lock()
+	f.beginning = on
+	f.mu.Unlock()
+}
+
+// takeBegin reports whether a transaction just begun is RunInTx's own,
+// the first one begun while begins says so.
+func (f *txFacts) takeBegin() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	own := f.beginning
+	f.beginning = false
+	return own
 }
 
 // firstStatementHook is RunInTx's, for admission at the first statement.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
-	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/retrysql/retrysql/admission"
@@ -212,7 +211,9 @@ func admitted[T any](ctx context.Context, t *txSite, body func(context.Context) 
 // txAttempt is one attempt of a RunInTx: BEGIN, fn, COMMIT.
 func txAttempt[T any](ctx context.Context, t *txSite, db TxBeginner, opts *sql.TxOptions, fn func(context.Context, *sql.Tx) (T, error)) (v T, err error) {
 	var zero T
-	tx, err := db.BeginTx(context.WithValue(ctx, ownBegin{}, new(atomic.Bool)), opts)
+	t.facts.begins(true)
+	tx, err := db.BeginTx(ctx, opts)
+	t.facts.begins(false)
 	if err != nil {
 		return zero, err
 	}
