@@ -47,12 +47,13 @@ type commitCheck interface {
 
 // commitProof is what a transaction leaves before COMMIT.
 type commitProof struct {
-	id       int64  // PostgreSQL: the transaction id (with its epoch)
-	session  uint64 // PostgreSQL: the backend's pid; MySQL: the server's hash
-	started  int64  // PostgreSQL: when the server started (µs since 1970)
-	timeline int64  // PostgreSQL: the server's timeline
-	system   int64  // PostgreSQL: the server's system identifier
-	token    []byte // MySQL: the marker's token
+	id       int64     // PostgreSQL: the transaction id (with its epoch)
+	session  uint64    // PostgreSQL: the backend's pid; MySQL: the server's hash
+	started  int64     // PostgreSQL: when the server started (µs since 1970)
+	timeline int64     // PostgreSQL: the server's timeline
+	system   int64     // PostgreSQL: the server's system identifier
+	token    []byte    // MySQL: the marker's token
+	at       time.Time // MySQL: when the marker was written
 }
 
 // verdict is what one look found.

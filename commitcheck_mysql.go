@@ -27,7 +27,9 @@ import (
 //   - Neither, on the server that wrote it: the transaction ended without
 //     committing, and its row with it; not committed. A restart does not
 //     change this: crash recovery rolls back what did not commit, holding
-//     its locks until it has.
+//     its locks until it has. But a marker written nearly markerAge ago
+//     (the transaction began that long before its COMMIT) may have been
+//     deleted committed by a cleanup: unknowable.
 //   - Neither, on another server: looked at again (the row may not have
 //     reached it yet), and unknowable if it does not come in time.
 //
@@ -114,7 +116,7 @@ func (mysqlCheck) prove(ctx context.Context, tx *sql.Tx) (commitProof, error) {
 	if err != nil {
 		return commitProof{}, err
 	}
-	return commitProof{session: uint64(server), token: token}, nil
+	return commitProof{session: uint64(server), token: token, at: time.Now()}, nil
 }
 
 func (mysqlCheck) look(ctx context.Context, conn *sql.Conn, p commitProof) verdict {
@@ -129,8 +131,12 @@ func (mysqlCheck) look(ctx context.Context, conn *sql.Conn, p commitProof) verdi
 		return lookAgain // locked, or no answer
 	case found > 0:
 		return isCommitted
-	case server == p.session:
+	case server == p.session && time.Since(p.at) < markerAge-2*resolveWithin:
 		return notCommitted
+	case server == p.session:
+		// Written so long ago (a transaction open for minutes) that a
+		// cleanup, by the marker's age, may have deleted it committed.
+		return unknowable
 	}
 	return lookAgain
 }
