@@ -187,22 +187,33 @@ func TestControllerFleet(t *testing.T) {
 	(Permit{}).Gated(ms) // no controller: nothing
 }
 
-// TestControllerFleetBusyFromTheStart: when every process joins at once,
-// the gate is busy from its first window, and the round trip is the least
-// time an attempt took to take it, not a window's mean: the gate made
-// attempts wait, so it stays on past fleetCalm windows.
-func TestControllerFleetBusyFromTheStart(t *testing.T) {
+// fleetOn returns a fleet's controller at its floor (one permit) whose
+// gate a window of aborts turned on, and its clock.
+func fleetOn(t *testing.T) (*Controller, *clock) {
+	t.Helper()
 	clk := newClock()
 	c := mustNew(t, Settings{StartLimit: 1, MinWindow: 4, Fleet: "orders"}, clk)
-	ctx := context.Background()
 	for range 4 {
-		p, err := c.Admit(ctx, 0, false)
+		p, err := c.Admit(context.Background(), 0, false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		clk.advance(ms)
 		p.Release(true)
 	}
+	if !c.FleetOn() {
+		t.Fatalf("gate off after a window of aborts at the floor: %+v", c.Snapshot())
+	}
+	return c, clk
+}
+
+// TestControllerFleetBusyFromTheStart: when every process joins at once,
+// the gate is busy from its first window, and the round trip is the least
+// time an attempt took to take it, not a window's mean: the gate made
+// attempts wait, so it stays on past fleetCalm windows.
+func TestControllerFleetBusyFromTheStart(t *testing.T) {
+	c, clk := fleetOn(t)
+	ctx := context.Background()
 	for i := range 4 * (fleetCalm + 4) {
 		if !c.FleetOn() {
 			t.Fatalf("gate off after %d gated attempts: %+v", i, c.Snapshot())

@@ -84,20 +84,8 @@ func TestHugeLimitSettings(t *testing.T) {
 // the driver has none) match no case of fleetState.next: the gate stays
 // on for good and pins the limit at its floor.
 func TestFleetOnWithoutGatedAttempts(t *testing.T) {
-	clk := newClock()
-	c := mustNew(t, Settings{StartLimit: 1, MinWindow: 4, Fleet: "orders"}, clk)
+	c, clk := fleetOn(t)
 	ctx := context.Background()
-	for range 4 {
-		p, err := c.Admit(ctx, 0, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		clk.advance(ms)
-		p.Release(true)
-	}
-	if !c.FleetOn() {
-		t.Fatal("gate not on after a window of aborts at the floor")
-	}
 	for range 4 * 10 * fleetCalm { // 10·fleetCalm calm windows, no gate taken
 		p, err := c.Admit(ctx, 0, false)
 		if err != nil {
